@@ -1,0 +1,1 @@
+"""Adapters turn one input format into a raw table of strings. See ``adapters.base``."""
