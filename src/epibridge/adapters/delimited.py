@@ -1,0 +1,183 @@
+"""Delimited text (CSV, TSV, semicolon files) scanned by DuckDB without Python per row.
+
+Options (profile ``[read]``): ``encoding`` (default utf-8; a BOM is handled), ``delimiter``
+(default ","), ``quote`` (default '"'), ``header`` (default true), ``skip_rows``.
+
+Every column is read as text: types are the pipeline's business, so a bad date is a
+quarantined record, not a failed file. Records that cannot be split into the header's
+number of fields are kept as :class:`Unreadable` records with the line they were on.
+A file whose shape is wrong as a whole (wrong delimiter, wrong encoding, cut off, not
+text at all) raises :class:`SourceError` instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+
+from epibridge.adapters.base import RECORD, RawTable, Unreadable
+from epibridge.adapters.sniff import require_nonempty, require_text, tail
+from epibridge.model.errors import SourceError
+
+#: Above this share of malformed lines the file's shape is wrong, not a few records.
+_MAX_MALFORMED_SHARE = 0.05
+_DUCKDB_ENCODINGS = {
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "utf-8-sig": "utf-8",
+    "latin-1": "latin-1",
+    "latin1": "latin-1",
+    "iso-8859-1": "latin-1",
+    "utf-16": "utf-16",
+}
+
+
+def _split_header(text: str, delimiter: str, quote: str) -> list[str]:
+    first = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
+    return next(csv.reader(io.StringIO(first), delimiter=delimiter, quotechar=quote), [])
+
+
+def _check_header(
+    path: Path, header: list[str], head: str, delimiter: str, quote: str, expected: Collection[str]
+) -> None:
+    missing = [c for c in expected if c not in header]
+    if not missing:
+        return
+    for other in (",", ";", "\t", "|"):
+        if other != delimiter and set(expected) <= set(_split_header(head, other, quote)):
+            shown = "tab" if other == "\t" else f"'{other}'"
+            raise SourceError(
+                path,
+                f"the fields are separated by {shown}, not by "
+                f"'{delimiter}' as the profile declares",
+                f'set [read] delimiter = "{other}" in the profile',
+            )
+    raise SourceError(
+        path,
+        f"the header lacks column(s) the profile needs: "
+        f"{', '.join(missing)}; header has: {', '.join(header[:30])}",
+        "check this is the right file for this profile, or fix the profile's column names",
+    )
+
+
+def _check_truncated(
+    path: Path, header: list[str], delimiter: str, quote: str, encoding: str
+) -> None:
+    end = tail(path)
+    if end.endswith(b"\n") or end.endswith(b"\r"):
+        return
+    last = end.rsplit(b"\n", 1)[-1].decode(encoding, errors="replace")
+    if last.count(quote) % 2 == 1:
+        raise SourceError(
+            path,
+            "the file ends inside a quoted field: it was cut off",
+            "copy or download the file again",
+        )
+    fields = next(csv.reader(io.StringIO(last), delimiter=delimiter, quotechar=quote), [])
+    if len(fields) < len(header):
+        raise SourceError(
+            path,
+            f"the last line has {len(fields)} of {len(header)} fields "
+            "and no line ending: the file was cut off",
+            "copy or download the file again",
+        )
+
+
+def read_delimited(
+    path: Path, options: Mapping[str, Any], con: Any, expected: Collection[str] = ()
+) -> RawTable:
+    """Scan ``path`` with DuckDB into a table of strings; see the module docstring."""
+    require_nonempty(path)
+    encoding = str(options.get("encoding", "utf-8"))
+    delimiter = str(options.get("delimiter", ","))
+    quote = str(options.get("quote", '"'))
+    header_row = bool(options.get("header", True))
+    skip = int(options.get("skip_rows", 0))
+    head = require_text(path, encoding, "delimited text")
+    if skip:
+        head = "\n".join(head.splitlines()[skip:])
+    header = (
+        _split_header(head, delimiter, quote)
+        if header_row
+        else [str(c) for c in options.get("columns", [])]
+    )
+    if not header or header == [""]:
+        raise SourceError(path, "the file has no header line", "export it with a header row")
+    _check_header(path, header, head, delimiter, quote, expected)
+    _check_truncated(path, header, delimiter, quote, encoding)
+    duck_encoding = _DUCKDB_ENCODINGS.get(encoding.lower())
+    if duck_encoding is None:
+        raise SourceError(
+            path,
+            f"encoding '{encoding}' is not supported for large text files",
+            "re-save the file as UTF-8, or use latin-1 / utf-16",
+        )
+    raw_con: duckdb.DuckDBPyConnection = con.con
+    name = f"raw_{abs(hash((str(path), id(con)))):x}"
+    columns = {c: "VARCHAR" for c in header}
+    try:
+        raw_con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT *, "
+            f"(row_number() OVER ())::BIGINT AS {RECORD} FROM read_csv(?, header=?, "
+            "delim=?, quote=?, escape=?, columns=?, encoding=?, skip=?, store_rejects=true, "
+            f"rejects_table='{name}_rejects', rejects_scan='{name}_scans', auto_detect=false)",
+            [str(path), header_row, delimiter, quote, quote, columns, duck_encoding, skip],
+        )
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise SourceError(
+            path,
+            f"cannot be read as delimited text: {first}",
+            "check [read] encoding and delimiter in the profile",
+        ) from None
+    rejects = raw_con.execute(
+        f"SELECT line, error_type, error_message, csv_line FROM {name}_rejects ORDER BY line"
+    ).fetchall()
+    n_good = int(raw_con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0])
+    if rejects and len(rejects) > _MAX_MALFORMED_SHARE * (n_good + len(rejects)) + 10:
+        raise SourceError(
+            path,
+            f"{len(rejects)} of {n_good + len(rejects)} records do not "
+            f"have the header's {len(header)} fields (first at line "
+            f"{rejects[0][0]}: {rejects[0][2]})",
+            "check the delimiter and quoting, or repair the export",
+        )
+    table: ir.Table = con.table(name)
+    unreadable: list[Unreadable] = []
+    if rejects:
+        offset = 1 + skip if header_row else skip
+        records = [int(line) - offset for line, *_ in rejects]
+        table = _renumber(table, records)
+        unreadable = [
+            Unreadable(
+                record=r,
+                field="(whole record)",
+                value=str(text)[:200],
+                message=f"line {line}: {kind.lower()}: {msg}",
+            )
+            for r, (line, kind, msg, text) in zip(records, rejects, strict=True)
+        ]
+    return RawTable(path=path, table=table, unreadable=tuple(unreadable))
+
+
+def _renumber(table: ir.Table, rejected: list[int]) -> ir.Table:
+    """Give the k-th good row its record number, counting the rejected records before it."""
+    # Rejected record r_i (sorted, i from 0) shifts every good row from k = r_i - i onward
+    # by one more; an as-of join finds, for each good row, how many shifts apply.
+    ordered = sorted(rejected)
+    steps = ibis.memtable(
+        {
+            "_from": [r - i for i, r in enumerate(ordered)],
+            "_shift": list(range(1, len(ordered) + 1)),
+        }
+    )
+    joined = table.asof_join(steps, on=table[RECORD] >= steps["_from"])
+    shifted = joined.mutate(**{RECORD: joined[RECORD] + joined["_shift"].fill_null(0)})
+    return shifted.drop("_from", "_shift")

@@ -1,0 +1,92 @@
+"""Recognise what a file really is before an adapter parses it.
+
+Real inputs arrive misnamed (an Excel workbook called ``.csv``), empty, in the wrong
+encoding or cut off half-way through a copy. These checks read only the first and last few
+kilobytes, so they cost nothing on a 10-million-row file, and they turn what would be a
+parser traceback into one sentence that names the file and says what to do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from epibridge.model.errors import SourceError
+
+_MAGIC = {
+    b"PK\x03\x04": "a ZIP container (an Excel .xlsx/.ods workbook or a zipped file)",
+    b"\xd0\xcf\x11\xe0": "a legacy Microsoft Office file (.xls)",
+    b"%PDF": "a PDF document",
+    b"\x1f\x8b": "a gzip-compressed file",
+}
+_HEAD = 64 * 1024
+
+
+def container(path: Path) -> str | None:
+    """Describe the binary container ``path`` is, or None for (probably) text."""
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    for magic, what in _MAGIC.items():
+        if head.startswith(magic):
+            return what
+    return None
+
+
+def require_nonempty(path: Path) -> None:
+    if not path.exists():
+        raise SourceError(path, "no such file", "check the path")
+    if path.is_dir():
+        raise SourceError(path, "is a folder, not a file", "name the file(s) inside it")
+    if path.stat().st_size == 0:
+        raise SourceError(
+            path,
+            "the file is empty (0 bytes)",
+            "export the data again; the copy or download may have failed",
+        )
+
+
+def require_text(path: Path, encoding: str, declared: str) -> str:
+    """Check the head of the file decodes as ``encoding``; return the decoded head."""
+    what = container(path)
+    if what is not None:
+        hint = (
+            'set format = "excel" in the profile'
+            if "Excel" in what
+            else "export the data as delimited text"
+        )
+        raise SourceError(path, f"declared as {declared} but the file is {what}", hint)
+    with path.open("rb") as handle:
+        raw = handle.read(_HEAD)
+    if b"\x00" in raw[:4096] and not encoding.lower().startswith("utf-16"):
+        raise SourceError(
+            path,
+            "the file contains NUL bytes: it is binary or UTF-16 text",
+            'if it is UTF-16, set [read] encoding = "utf-16" in the profile',
+        )
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        if exc.start < len(raw) - 4:  # not just a character cut at the 64 KiB boundary
+            line = raw[: exc.start].count(b"\n") + 1
+            raise SourceError(
+                path,
+                f"not valid {encoding} text: byte 0x{raw[exc.start]:02x} at line {line} "
+                f"cannot be decoded",
+                "set [read] encoding in the profile to the file's real encoding (often "
+                '"latin-1" or "cp1252" for old exports), or re-save the file as UTF-8',
+            ) from None
+        text = raw[: exc.start].decode(encoding)
+    except LookupError:
+        raise SourceError(
+            path,
+            f"unknown encoding '{encoding}'",
+            "use a Python codec name such as utf-8, latin-1, cp1252",
+        ) from None
+    return text
+
+
+def tail(path: Path, size: int = 4096) -> bytes:
+    with path.open("rb") as handle:
+        handle.seek(0, 2)
+        length = handle.tell()
+        handle.seek(max(0, length - size))
+        return handle.read()

@@ -1,0 +1,149 @@
+"""The ``epibridge`` command line: parse arguments, call one function, render the result."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from epibridge import __version__
+from epibridge.model.errors import EpibridgeError
+
+app = typer.Typer(
+    name="epibridge",
+    help="Share disease-surveillance data across borders, safely and usefully.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"epibridge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Share disease-surveillance data across borders, safely and usefully."""
+
+
+@contextmanager
+def progress(enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """A spinner with the current step and elapsed time (on stderr; quiet when piped)."""
+    if not enabled or not err_console.is_terminal:
+        yield lambda msg: None
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+        yield lambda msg: bar.update(task, description=msg)
+
+
+def summary_table(result: object) -> Table:
+    from epibridge.ingest import IngestResult
+
+    assert isinstance(result, IngestResult)
+    table = Table(title=f"ingest with profile {result.profile}", show_footer=True)
+    table.add_column("file", footer="total")
+    table.add_column("read", justify="right", footer=f"{result.read:,}")
+    table.add_column("accepted", justify="right", footer=f"{result.accepted:,}")
+    table.add_column("quarantined", justify="right", footer=f"{result.quarantined:,}")
+    table.add_column("quarantined by rule")
+    for f in result.files:
+        rules = ", ".join(f"{rule} {n:,}" for rule, n in f.by_rule.most_common())
+        table.add_row(f.file, f"{f.read:,}", f"{f.accepted:,}", f"{f.quarantined:,}", rules)
+    return table
+
+
+@app.command()
+def ingest(
+    inputs: Annotated[list[Path], typer.Argument(help="National input file(s), all in the "
+                                                      "profile's format.")],
+    profile: Annotated[str, typer.Option("--profile", "-p", help="A shipped profile name "
+                                         "(see `epibridge profiles`) or a profile file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for cases.parquet / "
+                                      "counts.parquet, quarantine.csv and summary.json.")],
+    today: Annotated[str | None, typer.Option(help="Day of the run for the future-date rule "
+                                              "(YYYY-MM-DD; default: today).")] = None,
+    weekly: Annotated[bool, typer.Option(help="Also aggregate a line list to counts per "
+                                         "area, disease and period.")] = True,
+) -> None:
+    """Validate and harmonize national data; quarantine what cannot be used."""
+    from epibridge.ingest import ingest as run
+    from epibridge.profiles import load_profile
+
+    day = _day(today)
+    prof = load_profile(profile)
+    with progress() as step:
+        result = run(prof, inputs, out, day, step=step, weekly=weekly)
+    console.print(summary_table(result))
+    for kind, path in result.outputs.items():
+        console.print(f"  {kind:<11} {path}")
+
+
+def _day(text: str | None) -> date:
+    if text is None:
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is not a date written as YYYY-MM-DD",
+                                 param_hint="--today") from None
+
+
+@app.command("profiles")
+def list_profiles() -> None:
+    """List the shipped mapping profiles."""
+    from epibridge.profiles import load_profile, shipped
+
+    table = Table(title="shipped profiles (use the name with --profile)")
+    for col in ("name", "format", "dataset", "country", "title"):
+        table.add_column(col)
+    for name, path in sorted(shipped().items()):
+        p = load_profile(path)
+        table.add_row(name, p.format, p.dataset, p.country, p.title)
+    console.print(table)
+
+
+@app.command()
+def demo(
+    workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Folder for the demo's "
+                                            "embedded databases and outputs.")]
+    = Path("epibridge-demo"),
+    today: Annotated[str | None, typer.Option(help="Day of the run (YYYY-MM-DD).")] = None,
+) -> None:
+    """Ingest the shipped real datasets into a local workspace and show what happened."""
+    from epibridge.demo import run_demo
+
+    run_demo(workspace, _day(today), console)
+
+
+def main() -> None:
+    """Entry point: user errors become one clear message and exit code 2, never a traceback."""
+    try:
+        app()
+    except EpibridgeError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

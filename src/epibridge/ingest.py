@@ -1,0 +1,288 @@
+"""Ingest: national files in, harmonized tables and a quarantine out (the node's first stage).
+
+This is the imperative shell around the pure stages: it picks the adapter, runs the
+distinct-value look-ups, executes the Ibis expressions on DuckDB, writes Parquet and CSV,
+and checks that every record read is accounted for. See docs/ingest.md.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from rapidfuzz import process
+
+from epibridge import __version__
+from epibridge.adapters.base import RECORD, RawTable
+from epibridge.adapters.registry import ADAPTERS
+from epibridge.model.errors import EpibridgeError
+from epibridge.model.profile import Profile
+from epibridge.model.schema import QUARANTINE
+from epibridge.pipeline import lookups
+from epibridge.pipeline.aggregate import cases_to_counts, pivot_measures
+from epibridge.pipeline.harmonize import Lookups, area_keys, harmonize, prepare, split
+from epibridge.pipeline.parse import blank_to_null
+from epibridge.registry import diseases, geography
+
+Step = Callable[[str], None]
+
+
+class AccountingError(EpibridgeError):
+    """Records went missing between reading and writing: a bug, never to be hidden."""
+
+
+@dataclass
+class FileSummary:
+    file: str
+    read: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    by_rule: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class IngestResult:
+    profile: str
+    dataset: str
+    files: list[FileSummary]
+    outputs: dict[str, str]
+    counts_cells: int = 0
+    totals: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def read(self) -> int:
+        return sum(f.read for f in self.files)
+
+    @property
+    def accepted(self) -> int:
+        return sum(f.accepted for f in self.files)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(f.quarantined for f in self.files)
+
+    def by_rule(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for f in self.files:
+            total.update(f.by_rule)
+        return dict(total.most_common())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "epibridge": __version__,
+            "profile": self.profile,
+            "dataset": self.dataset,
+            "read": self.read,
+            "accepted": self.accepted,
+            "quarantined": self.quarantined,
+            "quarantined_by_rule": self.by_rule(),
+            "files": [{"file": f.file, "read": f.read, "accepted": f.accepted,
+                       "quarantined": f.quarantined, "quarantined_by_rule": dict(f.by_rule)}
+                      for f in self.files],
+            "outputs": self.outputs,
+            "totals": self.totals,
+            "registries": {"geography": geography.registry_version(),
+                           "diseases": diseases.registry_version()},
+        }
+
+
+def connect(workdir: Path, memory_limit: str = "2GB") -> Any:
+    """An in-process DuckDB that spills to ``workdir`` instead of outgrowing the machine."""
+    con = ibis.duckdb.connect()
+    con.raw_sql(f"SET memory_limit = '{memory_limit}'")
+    con.raw_sql(f"SET temp_directory = '{workdir.as_posix()}'")
+    con.raw_sql("SET preserve_insertion_order = true")
+    return con
+
+
+def source_columns(profile: Profile) -> list[str]:
+    """Every source column the profile reads (the adapter checks the header has them)."""
+    cols = [fm.column for fm in profile.fields.values() if fm.column]
+    spec = profile.period
+    cols += [c for c in (spec.year, spec.week, spec.month, spec.dhis2, spec.start, spec.end,
+                         spec.date_column) if c]
+    cols += list(profile.area.columns)
+    if profile.measures is not None:
+        cols += [profile.measures.column, profile.measures.value]
+        if profile.measures.strata_column:
+            cols.append(profile.measures.strata_column)
+    produced = set()
+    if profile.unpivot is not None:
+        produced = {profile.unpivot.name, profile.unpivot.value}
+        cols += list(profile.unpivot.columns)
+    return [c for c in dict.fromkeys(cols) if c not in produced]
+
+
+def _lookups(table: ir.Table, profile: Profile) -> Lookups:
+    areas = countries = periods = None
+    if profile.area.columns:
+        keys = [f"_akey{i}" for i in range(len(profile.area.columns))]
+        distinct = area_keys(table, profile).select(*keys).distinct().to_pyarrow()
+        distinct = pa.table({k: pa.array([v or None for v in distinct.column(k).to_pylist()],
+                                         pa.string()) for k in keys})
+        areas = lookups.resolve_areas(distinct, profile.country, profile.area.columns,
+                                      profile.area.match, dict(profile.area.codes))
+        # Join keys: the lookup is joined on the same ''-for-empty keys as the data.
+        areas = areas.set_column(
+            0, keys[0], pa.array([v or "" for v in areas.column(0).to_pylist()], pa.string()))
+        for i, k in enumerate(keys[1:], start=1):
+            areas = areas.set_column(
+                i, k, pa.array([v or "" for v in areas.column(i).to_pylist()], pa.string()))
+    spec = profile.period
+    if spec.dhis2:
+        values = table.select(v=blank_to_null(table[spec.dhis2]).fill_null("")).distinct()
+        found = values.to_pyarrow().column("v").to_pylist()
+        periods = lookups.resolve_dhis2_periods([v for v in found if v])
+    elif spec.start:
+        values = table.select(a=blank_to_null(table[spec.start]).fill_null(""),
+                              b=blank_to_null(table[str(spec.end)]).fill_null("")).distinct()
+        pairs = values.to_pyarrow().to_pylist()
+        periods = lookups.resolve_bounds([(p["a"], p["b"]) for p in pairs])
+    fm = profile.fields.get("country_of_infection")
+    if fm is not None and fm.column:
+        col = blank_to_null(table[fm.column], fm.missing)
+        found = table.select(v=col).distinct().to_pyarrow().column("v").to_pylist()
+        countries = lookups.resolve_countries([v for v in found if v], dict(fm.codes))
+    return Lookups(areas=areas, countries=countries, periods=periods)
+
+
+def _unreadable_rows(raw: RawTable) -> pa.Table:
+    rows = [{"file": raw.path.name, "record": u.record, "field": u.field, "value": u.value,
+             "rule": "unreadable_record", "message": u.message, "suggestion": None,
+             "other_rules": None} for u in raw.unreadable]
+    return pa.Table.from_pylist(rows, schema=QUARANTINE)
+
+
+def _suggest(quarantine: pa.Table, known: dict[str, list[str]]) -> pa.Table:
+    """Fill "did you mean" suggestions for unknown codes, once per distinct value."""
+    if quarantine.num_rows == 0:
+        return quarantine
+    rules = quarantine.column("rule").to_pylist()
+    fields = quarantine.column("field").to_pylist()
+    values = quarantine.column("value").to_pylist()
+    current = quarantine.column("suggestion").to_pylist()
+    cache: dict[tuple[str, str], str | None] = {}
+    for i, (rule, fld, value) in enumerate(zip(rules, fields, values, strict=True)):
+        if rule != "unknown_code" or current[i] or fld not in known or value is None:
+            continue
+        key = (fld, value)
+        if key not in cache:
+            best = process.extract(value, known[fld], limit=3)
+            cache[key] = ", ".join(str(b[0]) for b in best) or None
+        current[i] = cache[key]
+    idx = quarantine.schema.get_field_index("suggestion")
+    return quarantine.set_column(idx, QUARANTINE.field("suggestion"),
+                                 pa.array(current, pa.string()))
+
+
+def ingest(profile: Profile, inputs: Sequence[Path], out: Path, today: date,
+           step: Step | None = None, weekly: bool = True) -> IngestResult:
+    """Read, validate, harmonize (and for line lists aggregate) ``inputs`` into ``out``."""
+    say = step or (lambda _msg: None)
+    out.mkdir(parents=True, exist_ok=True)
+    reader = ADAPTERS[profile.format]
+    expected = source_columns(profile)
+    summaries: list[FileSummary] = []
+    accepted_parts: list[ir.Table] = []
+    quarantine_parts: list[pa.Table] = []
+    with tempfile.TemporaryDirectory(prefix="epibridge-", dir=out) as work:
+        con = connect(Path(work))
+        for n, path in enumerate(inputs):
+            name = path.name
+            say(f"reading {name}")
+            raw = reader(path, profile.read, con, expected)
+            table = prepare(raw.table, profile)
+            say(f"resolving places and periods in {name}")
+            found = _lookups(table, profile)
+            say(f"validating and harmonizing {name}")
+            harmonized = harmonize(table, profile, found, today, name)
+            typed = con.create_table(f"typed_{n}", harmonized.table, temp=True)
+            accepted, quarantine = split(typed, profile.dataset)
+            q_parts = [_unreadable_rows(raw), quarantine.to_pyarrow().cast(QUARANTINE)]
+            if profile.measures is not None:
+                cells, q_cells = pivot_measures(accepted)
+                q_parts.append(q_cells.to_pyarrow().cast(QUARANTINE))
+                accepted = cells
+            q_table = _suggest(pa.concat_tables(q_parts), harmonized.known)
+            summary = FileSummary(file=name)
+            summary.read = int(table.count().to_pyarrow().as_py()) + len(raw.unreadable)
+            summary.quarantined = len(set(q_table.column("record").to_pylist()))
+            if profile.measures is not None:
+                summary.accepted = summary.read - summary.quarantined
+            else:
+                summary.accepted = int(accepted.count().to_pyarrow().as_py())
+            summary.by_rule.update(q_table.column("rule").to_pylist())
+            _account(summary, profile)
+            summaries.append(summary)
+            accepted_parts.append(accepted)
+            quarantine_parts.append(q_table)
+        say("writing outputs")
+        outputs = _write(con, profile, accepted_parts, quarantine_parts, out, weekly)
+        result = IngestResult(profile=profile.name, dataset=profile.dataset, files=summaries,
+                              outputs=outputs)
+        result.totals = _totals(con, out, profile.dataset)
+    (out / "summary.json").write_text(json.dumps(result.to_json(), indent=2, default=str),
+                                      encoding="utf-8")
+    result.outputs["summary"] = str(out / "summary.json")
+    return result
+
+
+def _account(summary: FileSummary, profile: Profile) -> None:
+    if summary.accepted + summary.quarantined != summary.read:
+        raise AccountingError(
+            f"{summary.file}: read {summary.read} records but accepted {summary.accepted} and "
+            f"quarantined {summary.quarantined} (profile {profile.name}); this is a bug in "
+            "epibridge: please report it with the file's first lines")
+
+
+def _write(con: Any, profile: Profile, accepted: list[ir.Table], quarantine: list[pa.Table],
+           out: Path, weekly: bool) -> dict[str, str]:
+    outputs: dict[str, str] = {}
+    union = accepted[0] if len(accepted) == 1 else ibis.union(*accepted, distinct=False)
+    if profile.dataset == "cases":
+        cases_path = out / "cases.parquet"
+        con.to_parquet(union.drop(*[c for c in union.columns if c.startswith("_")]),
+                       cases_path)
+        outputs["cases"] = str(cases_path)
+        if weekly:
+            counts_path = out / "counts.parquet"
+            con.to_parquet(cases_to_counts(con.read_parquet(cases_path)), counts_path)
+            outputs["counts"] = str(counts_path)
+    else:
+        counts_path = out / "counts.parquet"
+        con.to_parquet(union.drop(*[c for c in union.columns if c.startswith("_")]),
+                       counts_path)
+        outputs["counts"] = str(counts_path)
+    q_path = out / "quarantine.csv"
+    q_table = pa.concat_tables(quarantine).sort_by([("file", "ascending"),
+                                                    ("record", "ascending")])
+    pacsv.write_csv(q_table, q_path)
+    outputs["quarantine"] = str(q_path)
+    return outputs
+
+
+def _totals(con: Any, out: Path, dataset: str) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    if (out / "cases.parquet").exists():
+        t = con.read_parquet(out / "cases.parquet")
+        totals["cases_rows"] = int(t.count().to_pyarrow().as_py())
+        totals["cases_total"] = int(t["case_count"].sum().fill_null(0).to_pyarrow().as_py())
+    if (out / "counts.parquet").exists():
+        t = con.read_parquet(out / "counts.parquet")
+        totals["counts_cells"] = int(t.count().to_pyarrow().as_py())
+        totals["counts_cases"] = int(t["cases"].sum().fill_null(0).to_pyarrow().as_py())
+    del dataset
+    return totals
+
+
+__all__ = ["RECORD", "IngestResult", "ingest"]

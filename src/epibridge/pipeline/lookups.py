@@ -1,0 +1,208 @@
+"""Resolve the distinct values of a column once, in Python, and join the answer back.
+
+Places, countries of infection and DHIS2/FHIR periods need registry logic (name
+normalisation, fuzzy suggestions, dated validity, period grammars) that is not tabular.
+A national file has millions of rows but only thousands of distinct places, so each
+distinct value is resolved once here and the result is joined to the data as a small
+table: the per-row work stays in the engine. Functions take and return Arrow tables and
+do no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+import pyarrow as pa
+import pycountry
+from rapidfuzz import process
+
+from epibridge.registry import calendars, geography
+
+AREA_COLUMNS = ("admin1", "admin2", "admin3", "area", "area_level", "_area_from", "_area_to",
+                "_area_next", "_area_problem", "_area_field", "_area_value", "_area_suggest")
+
+
+def _children(country: str) -> set[str]:
+    return {u.parent for u in geography.units(country) if u.parent}
+
+
+def _area_row(country: str, path: Sequence[str | None], columns: Sequence[str],
+              match: str, codes: dict[str, str], with_children: set[str]) -> dict[str, object]:
+    row: dict[str, object] = {c: None for c in AREA_COLUMNS}
+    row.update(admin1=None, area=country, area_level=0)
+    names = [p for p in path]
+    if match == "code":
+        # Codes: the finest non-empty column is looked up directly.
+        finest = next(((c, v) for c, v in reversed(list(zip(columns, names, strict=True)))
+                       if v), None)
+        if finest is None:
+            return row
+        code = codes.get(finest[1], finest[1])
+        try:
+            unit = geography.unit(code)
+        except KeyError:
+            unit = geography.resolve(country, [finest[1]])
+            if unit is None:
+                row.update(_area_problem="unknown_area", _area_field=finest[0],
+                           _area_value=finest[1],
+                           _area_suggest=", ".join(geography.suggest(country, finest[1])))
+                return row
+        return _fill(row, unit)
+    unit = None
+    for depth in range(1, len(names) + 1):
+        if not names[depth - 1]:
+            break
+        mapped = [codes.get(n, n) if n else n for n in names[:depth]]
+        found = geography.resolve(country, mapped)
+        if found is None or found.level < depth:
+            parent_known = unit.code if unit is not None else None
+            if depth == 1 or (parent_known in with_children):
+                level = depth
+                row.update(_area_problem="unknown_area", _area_field=columns[depth - 1],
+                           _area_value=names[depth - 1],
+                           _area_suggest=", ".join(
+                               geography.suggest(country, str(names[depth - 1]), level)))
+                return row
+            break  # the registry knows no units below this one: keep the coarser unit
+        unit = found
+    return _fill(row, unit) if unit is not None else row
+
+
+def _fill(row: dict[str, object], unit: geography.Unit) -> dict[str, object]:
+    chain = [unit]
+    while chain[-1].parent:
+        chain.append(geography.unit(chain[-1].parent))
+    for u in chain:
+        row[f"admin{u.level}"] = u.code
+    row.update(area=unit.code, area_level=unit.level, _area_from=unit.valid_from,
+               _area_to=unit.valid_to)
+    successors = geography.to_current(unit.code, date.max) if unit.valid_to else []
+    whole = [code for code, weight in successors if weight >= 0.999]
+    if len(whole) == 1 and whole[0] != unit.code:
+        row["_area_next"] = whole[0]
+    return row
+
+
+def resolve_areas(distinct: pa.Table, country: str, columns: Sequence[str], match: str,
+                  codes: dict[str, str]) -> pa.Table:
+    """One row per distinct place path: registry codes, validity, or the problem found."""
+    with_children = _children(country)
+    key_names = [f"_akey{i}" for i in range(len(columns))]
+    paths = zip(*(distinct.column(i).to_pylist() for i in range(len(columns))), strict=True) \
+        if columns else iter([()])
+    rows = []
+    for path in paths:
+        row = _area_row(country, path, columns, match, codes, with_children)
+        row.update(dict(zip(key_names, path, strict=True)))
+        rows.append(row)
+    schema = pa.schema(
+        [(k, pa.string()) for k in key_names]
+        + [("admin1", pa.string()), ("admin2", pa.string()), ("admin3", pa.string()),
+           ("area", pa.string()), ("area_level", pa.int8()), ("_area_from", pa.date32()),
+           ("_area_to", pa.date32()), ("_area_next", pa.string()),
+           ("_area_problem", pa.string()), ("_area_field", pa.string()),
+           ("_area_value", pa.string()), ("_area_suggest", pa.string())])
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def country_code(name: str) -> str | None:
+    """ISO 3166-1 alpha-3 for a country name or code as written in surveillance exports."""
+    text = name.strip()
+    for attempt in (lambda: pycountry.countries.get(alpha_3=text.upper()),
+                    lambda: pycountry.countries.get(alpha_2=text.upper()),
+                    lambda: pycountry.countries.lookup(text)):
+        try:
+            found = attempt()
+        except LookupError:
+            found = None
+        if found is not None:
+            return str(found.alpha_3)
+    try:
+        matches = pycountry.countries.search_fuzzy(text)
+    except LookupError:
+        return None
+    return str(matches[0].alpha_3) if len(matches) == 1 else None
+
+
+def country_suggestions(name: str, limit: int = 3) -> str:
+    names = [c.name for c in pycountry.countries]
+    return ", ".join(m[0] for m in process.extract(name, names, limit=limit))
+
+
+def resolve_countries(values: Sequence[str | None], codes: dict[str, str]) -> pa.Table:
+    """Distinct country names -> ISO alpha-3, with suggestions for the unknown ones."""
+    rows = []
+    folded = {k.strip().upper(): v for k, v in codes.items()}
+    for value in values:
+        if value is None:
+            continue
+        code = folded.get(value.strip().upper()) or country_code(value)
+        rows.append({"_ckey": value, "_country": code,
+                     "_csuggest": None if code else country_suggestions(value)})
+    return pa.Table.from_pylist(rows, schema=pa.schema(
+        [("_ckey", pa.string()), ("_country", pa.string()), ("_csuggest", pa.string())]))
+
+
+def suggest_codes(value: str, known: Sequence[str], limit: int = 3) -> str:
+    return ", ".join(str(m[0]) for m in process.extract(value, list(known), limit=limit))
+
+
+_PERIOD_SCHEMA = pa.schema([("_pkey", pa.string()), ("_pkey2", pa.string()),
+                            ("_p_label", pa.string()), ("_p_type", pa.string()),
+                            ("_p_calendar", pa.string()), ("_p_start", pa.date32()),
+                            ("_p_end", pa.date32()), ("_p_problem", pa.string())])
+
+
+def resolve_dhis2_periods(values: Sequence[str | None]) -> pa.Table:
+    """Distinct DHIS2 period strings -> canonical periods (or the reason they fail)."""
+    rows = []
+    for value in values:
+        if value is None:
+            continue
+        try:
+            p = calendars.parse_dhis2_period(value.strip())
+        except ValueError as exc:
+            rows.append({"_pkey": value, "_p_problem": str(exc)})
+            continue
+        rows.append({"_pkey": value, "_p_label": p.label, "_p_type": p.type,
+                     "_p_calendar": p.calendar, "_p_start": p.start, "_p_end": p.end})
+    return pa.Table.from_pylist(rows, schema=_PERIOD_SCHEMA)
+
+
+_WEEKDAY_SYSTEM = {0: "iso", 6: "cdc", 1: "tue", 2: "wed", 3: "thu", 4: "fri", 5: "sat"}
+
+
+def period_from_bounds(start: date, end: date) -> calendars.Period:
+    """Classify an explicit [start, end] interval (FHIR ``period``) as a calendar period."""
+    days = (end - start).days + 1
+    if days == 1:
+        return calendars.period_containing(start, "day")
+    if days == 7:
+        system = _WEEKDAY_SYSTEM[start.weekday()]
+        return calendars.period_containing(start, "week", system)
+    for kind in ("month", "quarter", "year"):
+        candidate = calendars.period_containing(start, kind)
+        if candidate.start == start and candidate.end == end:
+            return candidate
+    raise ValueError(f"{start}..{end} ({days} days) is not a day, week, month, quarter or "
+                     "year")
+
+
+def resolve_bounds(pairs: Sequence[tuple[str | None, str | None]]) -> pa.Table:
+    rows = []
+    for start_text, end_text in pairs:
+        row: dict[str, object] = {"_pkey": start_text, "_pkey2": end_text}
+        try:
+            start = date.fromisoformat(str(start_text)[:10])
+            end = date.fromisoformat(str(end_text)[:10]) if end_text else start
+            # FHIR periods are often written with an exclusive end at midnight.
+            if end_text and "T00:00" in end_text and end > start:
+                end -= timedelta(days=1)
+            p = period_from_bounds(start, end)
+            row.update(_p_label=p.label, _p_type=p.type, _p_calendar=p.calendar,
+                       _p_start=p.start, _p_end=p.end)
+        except ValueError as exc:
+            row["_p_problem"] = f"period {start_text}..{end_text}: {exc}"
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=_PERIOD_SCHEMA)

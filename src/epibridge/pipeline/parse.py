@@ -1,0 +1,118 @@
+"""Turn source text into typed values with Ibis expressions that never raise.
+
+Every parser returns NULL for text it cannot read, so that a bad value becomes a
+quarantined record (the caller compares "had text" with "parsed to something") instead of
+an aborted query. Only portable Ibis operations are used (regex extraction, ``try_cast``,
+``substitute``), so the same expressions compile for DuckDB and for Spark.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import ibis
+import ibis.expr.types as ir
+
+MONTHS = {
+    "jan": 1, "january": 1, "feb": 2, "february": 2, "mar": 3, "march": 3, "apr": 4,
+    "april": 4, "may": 5, "jun": 6, "june": 6, "jul": 7, "july": 7, "aug": 8, "august": 8,
+    "sep": 9, "sept": 9, "september": 9, "oct": 10, "october": 10, "nov": 11,
+    "november": 11, "dec": 12, "december": 12,
+}
+#: What strftime directives become in a regular expression, and which date part they hold.
+_DIRECTIVES: dict[str, tuple[str, str | None]] = {
+    "Y": (r"(\d{4})", "year"),
+    "y": (r"(\d{2})", "year2"),
+    "m": (r"(\d{1,2})", "month"),
+    "d": (r"(\d{1,2})", "day"),
+    "b": (r"([A-Za-z]{3,9})", "month_name"),
+    "B": (r"([A-Za-z]{3,9})", "month_name"),
+    "H": (r"\d{1,2}", None),
+    "M": (r"\d{1,2}", None),
+    "S": (r"\d{1,2}(?:\.\d+)?", None),
+}
+ISO_FORMATS = ("%Y-%m-%d",)
+
+
+def blank_to_null(value: ir.StringValue, missing: Sequence[str] = ()) -> ir.StringValue:
+    """Trim; empty text and the profile's "no value" spellings become NULL."""
+    trimmed = value.strip()
+    tokens = ["", *missing]
+    return ibis.ifelse(trimmed.isin(tokens), ibis.null(), trimmed).cast("string")
+
+
+def _format_regex(fmt: str) -> tuple[str, list[str]]:
+    pattern, parts, i = "^", [], 0
+    while i < len(fmt):
+        if fmt[i] == "%" and i + 1 < len(fmt):
+            directive = fmt[i + 1]
+            if directive not in _DIRECTIVES:
+                raise ValueError(f"date format '{fmt}': %{directive} is not supported; use "
+                                 f"{', '.join('%' + d for d in _DIRECTIVES)}")
+            regex, part = _DIRECTIVES[directive]
+            pattern += regex
+            if part:
+                parts.append(part)
+            i += 2
+        else:
+            pattern += re.escape(fmt[i])
+            i += 1
+    # A trailing time of day (or timezone) after a date-only format is tolerated.
+    return pattern + r"(?:[T ].*)?$", parts
+
+
+def check_date_format(fmt: str) -> None:
+    """Raise ValueError for a format the parser cannot handle (profiles check this early)."""
+    _format_regex(fmt)
+
+
+def _one_format(text: ir.StringValue, fmt: str) -> ir.DateValue:
+    pattern, parts = _format_regex(fmt)
+    groups = {part: text.re_extract(pattern, i + 1) for i, part in enumerate(parts)}
+    if "year" in groups:
+        year = groups["year"]
+    elif "year2" in groups:
+        yy = groups["year2"].try_cast("int32")
+        year = ibis.ifelse(yy < 50, yy + 2000, yy + 1900).cast("string")
+    else:
+        raise ValueError(f"date format '{fmt}' has no year (%Y or %y)")
+    if "month" in groups:
+        month = groups["month"]
+    elif "month_name" in groups:
+        month = groups["month_name"].lower().substitute(
+            {k: str(v) for k, v in MONTHS.items()}, else_=ibis.literal("x"))
+    else:
+        raise ValueError(f"date format '{fmt}' has no month (%m, %b or %B)")
+    day = groups.get("day", ibis.literal("1"))
+    iso = year.concat("-", month.lpad(2, "0"), "-", day.lpad(2, "0"))
+    return iso.try_cast("date")
+
+
+def parse_date(text: ir.StringValue, formats: Sequence[str] = ()) -> ir.DateValue:
+    """First format that reads ``text`` as a real calendar date, else NULL."""
+    candidates = [_one_format(text, fmt) for fmt in (formats or ISO_FORMATS)]
+    return ibis.coalesce(*candidates) if len(candidates) > 1 else candidates[0]
+
+
+def parse_number(text: ir.StringValue) -> ir.FloatingValue:
+    """Decimal number (a comma decimal separator is accepted), else NULL."""
+    return text.replace(",", ".").try_cast("float64")
+
+
+def parse_count(text: ir.StringValue) -> ir.IntegerValue:
+    """Whole number (``12`` or ``12.0``), else NULL; negatives are kept for the rule."""
+    number = parse_number(text)
+    whole = ibis.ifelse(number == number.floor(), number, ibis.null())
+    return whole.cast("int64")
+
+
+def map_codes(text: ir.StringValue, codes: Mapping[str, str],
+              case_sensitive: bool = False) -> ir.StringValue:
+    """Source value -> code through ``codes``; values not in the map become NULL."""
+    if not codes:
+        return text
+    if case_sensitive:
+        return text.substitute(dict(codes), else_=ibis.null()).cast("string")
+    folded = {k.strip().upper(): v for k, v in codes.items()}
+    return text.upper().substitute(folded, else_=ibis.null()).cast("string")

@@ -1,0 +1,277 @@
+"""Mapping profiles: shipped ones (this folder's ``*.toml``) and loading any profile file.
+
+A profile is checked completely when loaded, so that a typo in a key is reported with its
+line before any data is read (``docs/profiles.md`` documents every key).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from epibridge.model.errors import ProfileError
+from epibridge.model.profile import (
+    DATASETS,
+    FORMATS,
+    AreaSpec,
+    FieldMap,
+    MeasureSpec,
+    PeriodSpec,
+    Profile,
+    Unpivot,
+)
+from epibridge.model.schema import CASES, COUNTS
+
+_TOP = {"profile", "read", "fields", "period", "area", "measures", "unpivot", "rules"}
+_PROFILE_KEYS = {"name", "title", "version", "format", "dataset", "country", "description"}
+_FIELD_KEYS = {"column", "value", "codes", "codes_from", "case_sensitive", "format", "formats",
+               "required", "missing"}
+_PERIOD_KEYS = {"type", "calendar", "from_date", "date_column", "date_formats", "fallback_dates", "year", "week", "month",
+                "dhis2", "start", "end", "buddhist_era", "month_names"}
+_AREA_KEYS = {"columns", "match", "codes", "crosswalk", "required_level"}
+_MEASURE_KEYS = {"column", "value", "map", "strata_column", "strata"}
+_UNPIVOT_KEYS = {"columns", "name", "value"}
+_READ_KEYS = {"encoding", "delimiter", "quote", "header", "skip_rows", "sheet", "header_row",
+              "columns", "missing"}
+_RULE_KEYS = {"min_age", "max_age", "max_delay_days", "duplicate_key"}
+_DATES = ("date_onset", "date_diagnosis", "date_report")
+_PERIOD_TYPES = ("day", "week", "month", "year")
+#: Fields an adapter or the pipeline fills itself; a profile cannot map them.
+_DERIVED = {"country", "period", "period_type", "calendar", "period_start", "period_end", "source_file",
+            "source_record", "admin1", "admin2", "admin3", "area", "area_level"}
+
+
+def _line_of(text: str, section: str, key: str | None) -> int | None:
+    """Best-effort line of ``key`` in ``[section]`` (tomllib gives no positions)."""
+    lines = text.splitlines()
+    start = 0
+    if section:
+        header = re.compile(r"^\s*\[+\s*" + re.escape(section) + r"\s*\]+\s*(#.*)?$")
+        for i, line in enumerate(lines):
+            if header.match(line):
+                start = i
+                if key is None:
+                    return i + 1
+                break
+    if key is not None:
+        pat = re.compile(r"^\s*\"?" + re.escape(key.split(".")[-1]) + r"\"?\s*=")
+        for i in range(start, len(lines)):
+            if pat.match(lines[i]):
+                return i + 1
+    return None
+
+
+class _Checker:
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.text = text
+
+    def fail(self, section: str, key: str | None, problem: str) -> ProfileError:
+        label = f"{section}.{key}" if key else section
+        return ProfileError(self.path, label, problem, _line_of(self.text, section, key))
+
+    def keys(self, section: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                raise self.fail(section, key, f"unknown key '{key}'; allowed keys: "
+                                f"{', '.join(sorted(allowed))}")
+
+    def table(self, section: str, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(section, None, "must be a table")
+        return value
+
+    def str_(self, section: str, key: str, value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(section, key, "must be a non-empty string")
+        return value
+
+    def strs(self, section: str, key: str, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            return (value,)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(section, key, "must be a string or a list of strings")
+        return tuple(value)
+
+    def codes(self, section: str, key: str, value: Any) -> dict[str, str]:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise self.fail(section, key, "must be a table of source value = \"code\"")
+        return {str(k): v for k, v in value.items()}
+
+
+def _field(check: _Checker, target: str, spec: Any, allowed: set[str]) -> FieldMap:
+    section = f"fields.{target}"
+    if target not in allowed:
+        raise check.fail("fields", target, f"'{target}' is not a field of this dataset; "
+                         f"fields: {', '.join(sorted(allowed))}")
+    if isinstance(spec, str):
+        return FieldMap(target=target, column=spec)
+    spec = check.table(section, spec)
+    check.keys(section, spec, _FIELD_KEYS)
+    if ("column" in spec) == ("value" in spec):
+        raise check.fail(section, None, "give exactly one of 'column' or 'value'")
+    formats = spec.get("formats", spec.get("format", ()))
+    return FieldMap(
+        target=target,
+        column=check.str_(section, "column", spec["column"]) if "column" in spec else None,
+        value=str(spec["value"]) if "value" in spec else None,
+        codes=check.codes(section, "codes", spec.get("codes", {})),
+        codes_from=spec.get("codes_from"),
+        case_sensitive=bool(spec.get("case_sensitive", False)),
+        formats=check.strs(section, "formats", formats) if formats else (),
+        required=bool(spec.get("required", False)),
+        missing=check.strs(section, "missing", spec.get("missing", [])),
+    )
+
+
+def _period(check: _Checker, spec: dict[str, Any]) -> PeriodSpec:
+    check.keys("period", spec, _PERIOD_KEYS)
+    sources = [k for k in ("from_date", "date_column", "week", "month", "dhis2", "start")
+               if k in spec]
+    if not sources and "year" not in spec:
+        raise check.fail("period", None, "say where the period comes from: from_date, "
+                         "year + week, year + month, year, dhis2, or start + end")
+    if len(sources) > 1 and set(sources) != {"week", "month"}:
+        raise check.fail("period", sources[1], f"give one period source, not {sources}")
+    if "from_date" in spec and spec["from_date"] not in _DATES:
+        raise check.fail("period", "from_date", f"must be one of {', '.join(_DATES)}")
+    if spec.get("type", "week") not in _PERIOD_TYPES:
+        raise check.fail("period", "type", f"must be one of {', '.join(_PERIOD_TYPES)}")
+    names = spec.get("month_names", {})
+    if not isinstance(names, dict) or not all(isinstance(v, int) for v in names.values()):
+        raise check.fail("period", "month_names", "must map month names to numbers 1-12")
+    return PeriodSpec(
+        type=spec.get("type", "week"),
+        calendar=spec.get("calendar", "iso"),
+        from_date=spec.get("from_date"),
+        date_column=spec.get("date_column"),
+        date_formats=check.strs("period", "date_formats", spec.get("date_formats", [])),
+        fallback_dates=check.strs("period", "fallback_dates", spec.get("fallback_dates", [])),
+        year=spec.get("year"),
+        week=spec.get("week"),
+        month=spec.get("month"),
+        dhis2=spec.get("dhis2"),
+        start=spec.get("start"),
+        end=spec.get("end"),
+        buddhist_era=bool(spec.get("buddhist_era", False)),
+        month_names={k.strip().lower(): v for k, v in names.items()},
+    )
+
+
+def _measures(check: _Checker, spec: dict[str, Any]) -> MeasureSpec:
+    check.keys("measures", spec, _MEASURE_KEYS)
+    mapping: dict[str, tuple[str, str]] = {}
+    for code, target in check.table("measures.map", spec.get("map", {})).items():
+        if (not isinstance(target, dict) or set(target) != {"disease", "measure"}
+                or target["measure"] not in ("cases", "deaths")):
+            raise check.fail("measures.map", code, "each entry is { disease = \"CODE\", "
+                             "measure = \"cases\" | \"deaths\" }")
+        mapping[str(code)] = (target["disease"], target["measure"])
+    strata: dict[str, tuple[str | None, str | None]] = {}
+    for code, target in check.table("measures.strata", spec.get("strata", {})).items():
+        if not isinstance(target, dict) or not set(target) <= {"age_band", "sex"}:
+            raise check.fail("measures.strata", code, "each entry is { age_band = \"0-4\", "
+                             "sex = \"F\" } (either may be left out for 'all')")
+        strata[str(code)] = (target.get("age_band") or None, target.get("sex") or None)
+    return MeasureSpec(
+        column=check.str_("measures", "column", spec.get("column")),
+        value=check.str_("measures", "value", spec.get("value")),
+        map=mapping,
+        strata_column=spec.get("strata_column"),
+        strata=strata,
+    )
+
+
+def parse_profile(text: str, path: Path) -> Profile:
+    """Check and build a profile from TOML text; ``path`` is used in error messages."""
+    check = _Checker(path, text)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(path, "toml", f"not valid TOML: {exc}") from None
+    check.keys("", doc, _TOP)
+    head = check.table("profile", doc.get("profile"))
+    check.keys("profile", head, _PROFILE_KEYS)
+    for key in ("name", "format", "dataset", "country"):
+        if key not in head:
+            raise check.fail("profile", None, f"missing required key '{key}'")
+    fmt, dataset = head["format"], head["dataset"]
+    if fmt not in FORMATS:
+        raise check.fail("profile", "format", f"'{fmt}' is not a format; use one of "
+                         f"{', '.join(FORMATS)}")
+    if dataset not in DATASETS:
+        raise check.fail("profile", "dataset", f"'{dataset}' is not a dataset; use one of "
+                         f"{', '.join(DATASETS)}")
+    read = check.table("read", doc.get("read", {}))
+    check.keys("read", {k: v for k, v in read.items() if k != "unpivot"}, _READ_KEYS)
+    schema = CASES if dataset == "cases" else COUNTS
+    allowed = {f.name for f in schema} - _DERIVED
+    fields = {t: _field(check, t, s, allowed)
+              for t, s in check.table("fields", doc.get("fields", {})).items()}
+    area = check.table("area", doc.get("area", {}))
+    check.keys("area", area, _AREA_KEYS)
+    if area.get("match", "name") not in ("name", "code"):
+        raise check.fail("area", "match", "must be \"name\" or \"code\"")
+    unpivot = None
+    if "unpivot" in doc:
+        up = check.table("unpivot", doc["unpivot"])
+        check.keys("unpivot", up, _UNPIVOT_KEYS)
+        unpivot = Unpivot(check.strs("unpivot", "columns", up.get("columns")),
+                          check.str_("unpivot", "name", up.get("name")),
+                          check.str_("unpivot", "value", up.get("value")))
+    rules = check.table("rules", doc.get("rules", {}))
+    check.keys("rules", rules, _RULE_KEYS)
+    return Profile(
+        name=head["name"],
+        title=head.get("title", head["name"]),
+        version=str(head.get("version", "1")),
+        format=fmt,
+        dataset=dataset,
+        country=head["country"],
+        source_path=str(path),
+        description=head.get("description", ""),
+        read=read,
+        fields=fields,
+        period=_period(check, check.table("period", doc.get("period", {}))),
+        area=AreaSpec(
+            columns=check.strs("area", "columns", area.get("columns", [])),
+            match=area.get("match", "name"),
+            codes=check.codes("area", "codes", area.get("codes", {})),
+            crosswalk=bool(area.get("crosswalk", False)),
+            required_level=int(area.get("required_level", 1)),
+        ),
+        measures=_measures(check, check.table("measures", doc["measures"]))
+        if "measures" in doc else None,
+        unpivot=unpivot,
+        rules=rules,
+    )
+
+
+def shipped() -> dict[str, Path]:
+    """Shipped profiles by name (file stem)."""
+    folder = resources.files(__name__)
+    return {Path(p.name).stem: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """Load a shipped profile by name, or a profile file by path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.exists():
+        if not candidate.is_file():
+            raise ProfileError(candidate, "profile", "no such profile file")
+        path = candidate
+    else:
+        known = shipped()
+        if str(name_or_path) not in known:
+            raise ProfileError(str(name_or_path), "profile", "no shipped profile of that name "
+                               f"and no such file; shipped profiles: {', '.join(sorted(known))}")
+        path = known[str(name_or_path)]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ProfileError(path, "profile", "profile files must be UTF-8 text") from None
+    return parse_profile(text, path)

@@ -1,0 +1,1 @@
+"""Reference registries shared by every node: calendars, epi weeks and notifiable diseases."""
