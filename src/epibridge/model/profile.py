@@ -68,7 +68,8 @@ class AreaSpec:
     match: str = "name"
     codes: Mapping[str, str] = field(default_factory=dict)
     crosswalk: bool = False
-    required_level: int = 1
+    required_level: int = 0
+    missing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

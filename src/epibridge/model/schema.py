@@ -74,8 +74,8 @@ CASES = pa.schema(
         _f("sex", pa.string(), "M, F or U (unknown/other/not stated)."),
         _f("age_years", pa.float32(), "Age in years at onset (fractions for infants); null "
            "when only a band is known."),
-        _f("age_band", pa.string(), "Age band as `lo-hi` in whole years (`40-44`, `65+`), "
-           "given by the source or derived from the age."),
+        _f("age_band", pa.string(), "Age band as `lo-hi` in whole years (`40-44`) or `lo+` "
+           "(`70+`), as the source gives it (mapped through the profile's codes)."),
         _f("classification", pa.string(), "suspected, probable or confirmed."),
         _f("outcome", pa.string(), "alive, dead or unknown."),
         _f("imported", pa.bool_(), "True when the case was infected outside the reporting "

@@ -1,15 +1,20 @@
-"""Type, map, place and check every record, in one Ibis expression.
+"""Type, map, place and check every record, as layered Ibis expressions.
 
 ``harmonize`` takes an adapter's raw table (strings plus ``_record``), the profile and the
 small lookup tables resolved from distinct values (``pipeline.lookups``), and returns the
-records with every model field typed, plus the quarantine columns of ``pipeline.checks``.
+records with every model field typed plus the quarantine columns of ``pipeline.checks``.
 ``split`` then separates accepted rows (in the model schema) from quarantined ones. No row
-is dropped anywhere: each row is either accepted or carries the rule it failed.
+is dropped anywhere: each is either accepted or carries the rule it failed.
+
+The expression is built in layers (source text -> typed fields -> period and place ->
+check results -> verdict), each referring to the previous layer's columns by name. Ibis
+compiles each layer as a sub-select, so a parsed date is computed once and referenced,
+instead of being inlined into every check and message that mentions it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -23,13 +28,29 @@ from epibridge.model.profile import FieldMap, Profile
 from epibridge.model.schema import CASES, COUNTS, QUARANTINE
 from epibridge.pipeline import vocabulary
 from epibridge.pipeline.checks import Check, fold, text
-from epibridge.pipeline.parse import blank_to_null, map_codes, parse_count, parse_date, \
-    parse_number
+from epibridge.pipeline.parse import (
+    blank_to_null,
+    map_codes,
+    parse_count,
+    parse_date,
+    parse_number,
+)
 from epibridge.pipeline.periods import period_columns
 from epibridge.registry import diseases
 
 DATE_FIELDS = ("date_onset", "date_diagnosis", "date_report")
 MEASURE, VALUE = "_measure", "_value"
+#: How each model field is read from text.
+KINDS = {
+    "case_id": "text", "disease": "code", "disease_detail": "text", "date_onset": "date",
+    "date_diagnosis": "date", "date_report": "date", "sex": "code", "age_years": "age",
+    "age_band": "band", "classification": "code", "outcome": "code", "imported": "code",
+    "country_of_infection": "country", "pathogen_detail": "text", "case_count": "count",
+    "cases": "count", "deaths": "count",
+}
+_WHAT = {"disease": "disease", "sex": "sex", "classification": "classification",
+         "outcome": "outcome", "imported": "yes/no value", "age_band": "age band"}
+_AREA_FIELDS = ("admin1", "admin2", "admin3", "area", "area_level")
 
 
 @dataclass(frozen=True)
@@ -39,6 +60,15 @@ class Lookups:
     areas: pa.Table | None = None
     countries: pa.Table | None = None
     periods: pa.Table | None = None
+
+
+@dataclass(frozen=True)
+class Harmonized:
+    """The typed records with their quarantine columns, and the code lists used."""
+
+    table: ir.Table
+    #: Known codes per source field: the shell suggests the nearest for unknown codes.
+    known: Mapping[str, list[str]]
 
 
 def prepare(raw: ir.Table, profile: Profile) -> ir.Table:
@@ -51,12 +81,12 @@ def prepare(raw: ir.Table, profile: Profile) -> ir.Table:
 
 def area_keys(raw: ir.Table, profile: Profile) -> ir.Table:
     """The place columns, as the keys the area lookup is built on and joined by."""
-    keys = {f"_akey{i}": blank_to_null(raw[c]).fill_null("")
+    keys = {f"_akey{i}": blank_to_null(raw[c], profile.area.missing).fill_null("")
             for i, c in enumerate(profile.area.columns)}
     return raw.mutate(**keys) if keys else raw
 
 
-def disease_codes(profile: Profile, fm: FieldMap | None) -> dict[str, str]:
+def disease_codes(fm: FieldMap | None) -> dict[str, str]:
     """Source value -> regional disease code: the profile's map, else registry codes."""
     if fm is not None and fm.codes:
         codes = dict(fm.codes)
@@ -72,150 +102,24 @@ def disease_codes(profile: Profile, fm: FieldMap | None) -> dict[str, str]:
     return codes
 
 
-class _Builder:
-    """Collects the typed columns and the checks for one profile."""
-
-    def __init__(self, raw: ir.Table, profile: Profile, lookups: Lookups, today: date) -> None:
-        self.raw = raw
-        self.profile = profile
-        self.lookups = lookups
-        self.today = ibis.literal(today)
-        self.checks: list[Check] = []
-        #: Known codes per source field, for "did you mean" suggestions (see ``suggest``).
-        self.known: dict[str, list[str]] = {}
-
-    # -- sources --------------------------------------------------------------------
-    def source(self, name: str) -> tuple[ir.StringValue | None, str]:
-        fm = self.profile.fields.get(name)
-        if fm is None:
-            return None, name
-        if fm.value is not None:
-            return ibis.literal(fm.value), f"{name} (constant)"
-        column = str(fm.column)
-        return blank_to_null(self.raw[column], fm.missing), column
-
-    def require(self, name: str, value: ir.Value | None, label: str) -> None:
-        fm = self.profile.fields.get(name)
-        if value is not None and fm is not None and fm.required:
-            self.checks.append(Check("missing_required", label, value.isnull(), ibis.literal(""),
-                                     text(f"{label} is empty but required for {name}; fill it "
-                                          "in at the source or fix the export")))
-
-    # -- kinds of field -------------------------------------------------------------
-    def code(self, name: str, codes: Mapping[str, str], what: str) -> ir.StringValue | None:
-        src, label = self.source(name)
-        if src is None:
-            return None
-        fm = self.profile.fields[name]
-        mapped = map_codes(src, codes, fm.case_sensitive) if codes else src
-        unknown = src.notnull() & mapped.isnull()
-        self.known[label] = sorted(set(codes))
-        self.checks.append(Check(
-            "unknown_code", label, unknown, src,
-            text("'", src, f"' in {label} is not a known {what}; correct it at the source "
-                 f"or add it to [fields.{name}] codes in the profile")))
-        self.require(name, src, label)
-        return mapped
-
-    def date(self, name: str) -> ir.DateValue | None:
-        src, label = self.source(name)
-        if src is None:
-            return None
-        fm = self.profile.fields[name]
-        value = parse_date(src, fm.formats)
-        shown = " or ".join(fm.formats) if fm.formats else "YYYY-MM-DD"
-        self.checks.append(Check(
-            "bad_date", label, src.notnull() & value.isnull(), src,
-            text("'", src, f"' in {label} is not a real date written as {shown}; correct "
-                 "it at the source, or add its format to the profile")))
-        self.checks.append(Check(
-            "future_date", label, value > self.today, src,
-            text(f"{label} ", src, " is after the day of this run (", self.today,
-                 "); check the year")))
-        self.require(name, src, label)
-        return value
-
-    def count(self, name: str, default: int | None) -> ir.IntegerValue | None:
-        src, label = self.source(name)
-        if src is None:
-            return None if default is None else ibis.literal(default, "int64")
-        value = parse_count(src)
-        self.checks.append(Check(
-            "bad_number", label, src.notnull() & value.isnull(), src,
-            text("'", src, f"' in {label} is not a whole number")))
-        self.checks.append(Check(
-            "negative_count", label, value < 0, src,
-            text(f"{label} is negative (", src, "); counts cannot be below zero")))
-        self.require(name, src, label)
-        return value
-
-    def age(self) -> ir.FloatingValue | None:
-        src, label = self.source("age_years")
-        if src is None:
-            return None
-        value = parse_number(src)
-        lo = float(self.profile.rules.get("min_age", 0))  # type: ignore[arg-type]
-        hi = float(self.profile.rules.get("max_age", 120))  # type: ignore[arg-type]
-        self.checks.append(Check("bad_number", label, src.notnull() & value.isnull(), src,
-                                 text("age '", src, f"' in {label} is not a number")))
-        self.checks.append(Check(
-            "implausible_age", label, (value < lo) | (value > hi), src,
-            text("age ", src, f" in {label} is outside {lo:g}-{hi:g} years; check the "
-                 "value (ages in months or days must be converted)")))
-        self.require("age_years", src, label)
-        return value
-
-    def free(self, name: str) -> ir.StringValue | None:
-        src, label = self.source(name)
-        self.require(name, src, label)
-        return src
-
-
-def _area(b: _Builder, raw: ir.Table, period_start: ir.DateValue,
-          period_end: ir.DateValue) -> dict[str, ir.Value]:
-    profile = b.profile
-    if not profile.area.columns:
-        return {"admin1": ibis.null().cast("string"), "admin2": ibis.null().cast("string"),
-                "admin3": ibis.null().cast("string"), "area": ibis.literal(profile.country),
-                "area_level": ibis.literal(0, "int8")}
-    problem = raw["_area_problem"]
-    b.checks.append(Check(
-        "unknown_area", "place", problem == "unknown_area", raw["_area_value"],
-        text("'", raw["_area_value"], "' in ", raw["_area_field"], " is not a unit of ",
-             ibis.literal(profile.country), " in the geography registry; correct the name, "
-             "or add it to [area] codes in the profile"),
-        ibis.ifelse(raw["_area_suggest"] == "", ibis.null(),
-                    raw["_area_suggest"]).cast("string")))
-    gone = raw["_area_to"].notnull() & (period_start > raw["_area_to"])
-    early = raw["_area_from"].notnull() & (period_end < raw["_area_from"])
-    follow = gone & raw["_area_next"].notnull() & (raw["area_level"] == 1) \
-        if profile.area.crosswalk else ibis.literal(False)
-    b.checks.append(Check(
-        "unit_not_valid", "place", (gone & ~follow) | early, raw["area"],
-        text("unit ", raw["area"], " was valid from ", raw["_area_from"], " to ",
-             raw["_area_to"], " but the record is for ", period_start, "; use the unit "
-             "valid at the time, or set [area] crosswalk = true to follow mergers"),
-        raw["_area_next"]))
-    admin1 = ibis.ifelse(follow, raw["_area_next"], raw["admin1"])
-    return {
-        "admin1": admin1,
-        "admin2": raw["admin2"],
-        "admin3": raw["admin3"],
-        "area": ibis.ifelse(follow, raw["_area_next"], raw["area"]),
-        "area_level": raw["area_level"],
-    }
+def _codes_for(name: str, fm: FieldMap) -> dict[str, str]:
+    if name == "disease":
+        return disease_codes(fm)
+    defaults = vocabulary.DEFAULTS.get(name, {})
+    return dict(fm.codes) or dict(defaults)
 
 
 def _join_lookups(raw: ir.Table, profile: Profile, lookups: Lookups) -> ir.Table:
     if profile.area.columns:
         if lookups.areas is None:
-            raise ValueError("area lookup missing")
+            raise ValueError("the area lookup is missing")
         keyed = area_keys(raw, profile)
-        table = ibis.memtable(lookups.areas)
+        areas = ibis.memtable(lookups.areas)
+        areas = areas.rename({f"_la_{c}": c for c in _AREA_FIELDS})
         keys = [f"_akey{i}" for i in range(len(profile.area.columns))]
-        raw = keyed.left_join(table, keys).drop(s.endswith("_right")).drop(*keys)
+        raw = keyed.left_join(areas, keys).drop(s.endswith("_right")).drop(*keys)
+    spec = profile.period
     if lookups.periods is not None:
-        spec = profile.period
         periods = ibis.memtable(lookups.periods)
         if spec.dhis2:
             raw = raw.mutate(_pk=blank_to_null(raw[spec.dhis2]).fill_null(""))
@@ -231,154 +135,295 @@ def _join_lookups(raw: ir.Table, profile: Profile, lookups: Lookups) -> ir.Table
         fm = profile.fields["country_of_infection"]
         countries = ibis.memtable(lookups.countries)
         raw = raw.mutate(_ck=blank_to_null(raw[str(fm.column)], fm.missing))
-        raw = raw.left_join(countries, raw["_ck"] == countries["_ckey"]).drop("_ckey")
+        raw = raw.left_join(countries, raw["_ck"] == countries["_ckey"]).drop("_ckey", "_ck")
     return raw
 
 
-@dataclass(frozen=True)
-class Harmonized:
-    """The typed records with their quarantine columns, and the code lists used."""
+def _label(fm: FieldMap, name: str) -> str:
+    return str(fm.column) if fm.column else f"{name} (constant)"
 
-    table: ir.Table
-    #: Known codes per source field: the shell suggests the nearest for unknown codes.
-    known: Mapping[str, list[str]]
+
+def _sources(t: ir.Table, profile: Profile) -> dict[str, ir.Value]:
+    """Layer 1: trimmed source text of every mapped field (NULL for "no value")."""
+    out: dict[str, ir.Value] = {}
+    for name, fm in profile.fields.items():
+        out[f"_s_{name}"] = (blank_to_null(t[fm.column], fm.missing) if fm.column
+                             else ibis.literal(fm.value).cast("string"))
+    spec = profile.measures
+    if spec is not None:
+        out["_s__mcode"] = blank_to_null(t[spec.column])
+        out["_s__mvalue"] = blank_to_null(t[spec.value])
+        if spec.strata_column:
+            out["_s__stratum"] = blank_to_null(t[spec.strata_column]).fill_null("")
+    return out
+
+
+def _typed(t: ir.Table, profile: Profile, known: dict[str, list[str]]) -> dict[str, ir.Value]:
+    """Layer 2: every mapped field parsed or mapped from its source text."""
+    out: dict[str, ir.Value] = {}
+    for name, fm in profile.fields.items():
+        src = t[f"_s_{name}"]
+        kind = KINDS[name]
+        if kind == "code" or (kind == "band" and fm.codes):
+            codes = _codes_for(name, fm)
+            known[_label(fm, name)] = sorted(set(codes))
+            value = map_codes(src, codes, fm.case_sensitive)
+            out[name] = value.cast("boolean") if name == "imported" else value
+        elif kind == "date":
+            out[name] = parse_date(src, fm.formats)
+        elif kind == "count":
+            out[name] = parse_count(src)
+        elif kind == "age":
+            out[name] = parse_number(src)
+        elif kind == "country":
+            out[name] = t["_country"]
+        else:
+            out[name] = src
+    spec = profile.measures
+    if spec is not None:
+        code = t["_s__mcode"]
+        known[spec.column] = sorted(spec.map)
+        out["disease"] = code.substitute({k: v[0] for k, v in spec.map.items()},
+                                         else_=ibis.null()).cast("string")
+        out[MEASURE] = code.substitute({k: v[1] for k, v in spec.map.items()},
+                                       else_=ibis.null()).cast("string")
+        out[VALUE] = parse_count(t["_s__mvalue"])
+        if spec.strata_column:
+            stratum = t["_s__stratum"]
+            known[spec.strata_column] = sorted(spec.strata)
+            ages = {k: v[0] or "" for k, v in spec.strata.items()}
+            sexes = {k: v[1] or "" for k, v in spec.strata.items()}
+            out["_age"] = stratum.substitute(ages, else_=ibis.null()).cast("string")
+            out["age_band"] = ibis.ifelse(out["_age"] == "", ibis.null(), out["_age"])
+            sex = stratum.substitute(sexes, else_=ibis.null())
+            out["sex"] = ibis.ifelse(sex == "", ibis.null(), sex).cast("string")
+    return out
+
+
+def _field_checks(t: ir.Table, profile: Profile, today: date) -> list[Check]:
+    """Checks on each mapped field, over the typed layer."""
+    checks: list[Check] = []
+    lo = float(profile.rules.get("min_age", 0))  # type: ignore[arg-type]
+    hi = float(profile.rules.get("max_age", 120))  # type: ignore[arg-type]
+    for name, fm in profile.fields.items():
+        src, value, label, kind = t[f"_s_{name}"], t[name], _label(fm, name), KINDS[name]
+        if fm.required:
+            checks.append(Check("missing_required", label, src.isnull(), ibis.literal(""),
+                                text(f"{label} is empty but required for {name}; fill it "
+                                     "in at the source or fix the export")))
+        if kind == "code" or (kind == "band" and fm.codes):
+            checks.append(Check(
+                "unknown_code", label, src.notnull() & value.isnull(), src,
+                text("'", src, f"' in {label} is not a known {_WHAT[name]}; correct it at "
+                     f"the source or add it to [fields.{name}] codes in the profile")))
+        elif kind == "country":
+            checks.append(Check(
+                "unknown_code", label, src.notnull() & value.isnull(), src,
+                text("'", src, f"' in {label} is not a country name or ISO code; correct "
+                     f"it or add it to [fields.{name}] codes"), t["_csuggest"]))
+        elif kind == "date":
+            shown = " or ".join(fm.formats) if fm.formats else "YYYY-MM-DD"
+            checks.append(Check(
+                "bad_date", label, src.notnull() & value.isnull(), src,
+                text("'", src, f"' in {label} is not a real date written as {shown}; "
+                     "correct it at the source, or add its format to the profile")))
+            checks.append(Check(
+                "future_date", label, value > ibis.literal(today), src,
+                text(f"{label} ", src, f" is after the day of this run ({today}); "
+                     "check the year")))
+        elif kind == "count":
+            checks.append(Check("bad_number", label, src.notnull() & value.isnull(), src,
+                                text("'", src, f"' in {label} is not a whole number")))
+            checks.append(Check("negative_count", label, value < 0, src,
+                                text(f"{label} is negative (", src, "); counts cannot be "
+                                     "below zero")))
+        elif kind == "age":
+            checks.append(Check("bad_number", label, src.notnull() & value.isnull(), src,
+                                text("age '", src, f"' in {label} is not a number")))
+            checks.append(Check(
+                "implausible_age", label, (value < lo) | (value > hi), src,
+                text("age ", src, f" in {label} is outside {lo:g}-{hi:g} years; check "
+                     "the value (ages in months or days must be converted)")))
+    return checks
+
+
+def _measure_checks(t: ir.Table, profile: Profile) -> list[Check]:
+    spec = profile.measures
+    if spec is None:
+        return []
+    code, raw_value = t["_s__mcode"], t["_s__mvalue"]
+    checks = [
+        Check("missing_required", spec.column, code.isnull(), ibis.literal(""),
+              text(f"{spec.column} is empty")),
+        Check("unknown_code", spec.column, code.notnull() & t["disease"].isnull(), code,
+              text("'", code, f"' in {spec.column} is not a measure this profile maps; add "
+                   "it to [measures.map] or leave it out of the export")),
+        Check("missing_required", spec.value, raw_value.isnull(), ibis.literal(""),
+              text(f"{spec.value} is empty")),
+        Check("bad_number", spec.value, raw_value.notnull() & t[VALUE].isnull(), raw_value,
+              text("'", raw_value, f"' in {spec.value} is not a whole number")),
+        Check("negative_count", spec.value, t[VALUE] < 0, raw_value,
+              text(f"{spec.value} is negative (", raw_value, ")")),
+    ]
+    if spec.strata_column and spec.strata:
+        checks.append(Check(
+            "unknown_code", spec.strata_column, t["_age"].isnull(), t["_s__stratum"],
+            text("'", t["_s__stratum"], f"' in {spec.strata_column} is not a "
+                 "disaggregation this profile maps; add it to [measures.strata]")))
+    return checks
+
+
+def _record_checks(t: ir.Table, profile: Profile) -> list[Check]:
+    """Checks that involve several fields: date order, deaths vs cases, period, place."""
+    checks = [
+        Check("bad_period", "period", t["_p_problem"].notnull() & t["_p_source"].notnull(),
+              t["_p_source"], text("period ", t["_p_problem"], "; correct it at the source "
+                                   "or fix [period] in the profile")),
+        Check("missing_required", "period", t["period_start"].isnull()
+              & t["_p_source"].isnull(), ibis.literal(""),
+              text("no period: ", t["_p_problem"].fill_null("the period columns are empty"))),
+    ]
+    names = set(profile.fields)
+    if profile.dataset == "cases" and "date_onset" in names:
+        later = [t[n] for n in ("date_report", "date_diagnosis") if n in names]
+        if later:
+            after = ibis.or_(*[(t["date_onset"] > d).fill_null(False) for d in later])
+            checks.append(Check(
+                "date_order", "date_onset", after, t["date_onset"],
+                text("onset ", t["date_onset"], " is after the report or diagnosis date (",
+                     ibis.coalesce(*later), "); one of the dates is wrong")))
+    if {"cases", "deaths"} <= names:
+        checks.append(Check(
+            "deaths_exceed_cases", "deaths", t["deaths"] > t["cases"], t["deaths"],
+            text("deaths (", t["deaths"], ") exceed cases (", t["cases"], ") in the same "
+                 "cell")))
+    if profile.area.columns:
+        checks.append(Check(
+            "unknown_area", "place", t["_area_problem"] == "unknown_area", t["_area_value"],
+            text("'", t["_area_value"], "' in ", t["_area_field"], " is not a unit of "
+                 f"{profile.country} in the geography registry; correct the name, or add "
+                 "it to [area] codes in the profile"),
+            ibis.ifelse(t["_area_suggest"] == "", ibis.null(), t["_area_suggest"])
+            .cast("string")))
+        if profile.area.required_level > 0:
+            level = profile.area.required_level
+            checks.append(Check(
+                "missing_required", "place", t["_area_problem"].isnull()
+                & (t["_la_area_level"] < level), ibis.literal(""),
+                text(f"the place is not given down to admin level {level} "
+                     f"({', '.join(profile.area.columns[:level])}); fill it in at the "
+                     "source")))
+        checks.append(Check(
+            "unit_not_valid", "place", t["_area_invalid"], t["_la_area"],
+            text("unit ", t["_la_area"], " was valid from ", t["_area_from"], " to ",
+                 t["_area_to"], " but the record is for ", t["period_start"], "; use the "
+                 "unit valid at the time, or set [area] crosswalk = true to follow "
+                 "mergers"), t["_area_next"]))
+    if profile.dataset == "cases" and "case_id" in names:
+        first = t[RECORD].min().over(ibis.window(group_by=t["case_id"]))
+        checks.append(Check(
+            "duplicate_id", _label(profile.fields["case_id"], "case_id"),
+            t["case_id"].notnull() & (first < t[RECORD]), t["case_id"],
+            text("case id ", t["case_id"], " already appeared in record ", first,
+                 "; remove the duplicate or give the case a distinct id")))
+    return checks
+
+
+def _place(t: ir.Table, profile: Profile) -> dict[str, ir.Value]:
+    """Layer 3b: the record's units, following mergers when the profile allows it."""
+    if not profile.area.columns:
+        return {"admin1": ibis.null().cast("string"), "admin2": ibis.null().cast("string"),
+                "admin3": ibis.null().cast("string"), "area": ibis.literal(profile.country),
+                "area_level": ibis.literal(0, "int8"), "_area_invalid": ibis.literal(False)}
+    gone = t["_area_to"].notnull() & (t["period_start"] > t["_area_to"])
+    early = t["_area_from"].notnull() & (t["period_end"] < t["_area_from"])
+    follow = (gone & t["_area_next"].notnull() & (t["_la_area_level"] == 1)) \
+        if profile.area.crosswalk else ibis.literal(False)
+    return {
+        "admin1": ibis.ifelse(follow, t["_area_next"], t["_la_admin1"]),
+        "admin2": t["_la_admin2"],
+        "admin3": t["_la_admin3"],
+        "area": ibis.ifelse(follow, t["_area_next"], t["_la_area"]),
+        "area_level": t["_la_area_level"],
+        "_area_invalid": ((gone & ~follow) | early).fill_null(False),
+    }
+
+
+def _layer(t: ir.Table, build: Callable[[ir.Table], Mapping[str, ir.Value]]) -> ir.Table:
+    return t.mutate(**build(t))
 
 
 def harmonize(raw: ir.Table, profile: Profile, lookups: Lookups, today: date,
               source_file: str) -> Harmonized:
     """All model fields typed, plus ``_record`` and the quarantine columns."""
-    raw = _join_lookups(prepare(raw, profile), profile, lookups)
-    b = _Builder(raw, profile, lookups, today)
-    cols: dict[str, ir.Value | None] = {"country": ibis.literal(profile.country)}
-    fields = profile.fields
-    disease = b.code("disease", disease_codes(profile, fields.get("disease")), "disease")
-    if disease is None:
-        if profile.measures is None:
-            raise ValueError(f"{profile.source_path}: [fields.disease] is required")
-    cols["disease"] = disease
-    cols["sex"] = b.code("sex", fields["sex"].codes or vocabulary.SEX, "sex") \
-        if "sex" in fields else None
-    cols["age_band"] = b.free("age_band")
-    if "age_band" in fields and fields["age_band"].codes:
-        cols["age_band"] = b.code("age_band", fields["age_band"].codes, "age band")
-    dates = {name: b.date(name) for name in DATE_FIELDS if name in fields}
-    typed_dates = {n: (v if v is not None else ibis.null().cast("date"))
-                   for n, v in ((n, dates.get(n)) for n in DATE_FIELDS)}
-    period = period_columns(raw, profile.period, profile.country, typed_dates)
-    b.checks.append(Check(
-        "bad_period", "period", period.problem.notnull() & period.source.notnull(),
-        period.source, text("period ", period.problem,
-                            "; correct it at the source or fix [period] in the profile")))
-    b.checks.append(Check(
-        "missing_required", "period", period.start.isnull() & period.source.isnull(),
-        ibis.literal(""), text("no period: ", period.problem.fill_null("the period columns "
-                                                                      "are empty"))))
-    if profile.dataset == "cases":
-        onset, report, diag = (typed_dates[n] for n in DATE_FIELDS)
-        b.checks.append(Check(
-            "date_order", "date_onset", (onset > report).fill_null(False)
-            | (onset > diag).fill_null(False), onset,
-            text("onset ", onset, " is after the report date ", report, " or diagnosis "
-                 "date ", diag, "; one of the dates is wrong")))
-        cols.update(dates)
-        cols["case_id"] = b.free("case_id")
-        cols["disease_detail"] = b.free("disease_detail") if "disease_detail" in fields \
-            else b.source("disease")[0]
-        cols["age_years"] = b.age()
-        cols["classification"] = b.code(
-            "classification", fields["classification"].codes or vocabulary.CLASSIFICATION,
-            "classification") if "classification" in fields else None
-        cols["outcome"] = b.code("outcome", fields["outcome"].codes or vocabulary.OUTCOME,
-                                 "outcome") if "outcome" in fields else None
-        imported = b.code("imported", fields["imported"].codes or vocabulary.YES_NO,
-                          "yes/no value") if "imported" in fields else None
-        cols["imported"] = imported.cast("boolean") if imported is not None else None
-        cols["pathogen_detail"] = b.free("pathogen_detail")
-        cols["case_count"] = b.count("case_count", 1)
-        if lookups.countries is not None:
-            fm = fields["country_of_infection"]
-            b.checks.append(Check(
-                "unknown_code", str(fm.column), raw["_ck"].notnull() & raw["_country"].isnull(),
-                raw["_ck"], text("'", raw["_ck"], f"' in {fm.column} is not a country name "
-                                 "or ISO code"), raw["_csuggest"]))
-            cols["country_of_infection"] = raw["_country"]
-    else:
-        cols["cases"] = b.count("cases", None)
-        cols["deaths"] = b.count("deaths", None)
-        if cols["cases"] is not None and cols["deaths"] is not None:
-            b.checks.append(Check(
-                "deaths_exceed_cases", "deaths", cols["deaths"] > cols["cases"],
-                cols["deaths"], text("deaths (", cols["deaths"], ") exceed cases (",
-                                     cols["cases"], ") in the same cell")))
-    cols.update(_area(b, raw, period.start, period.end))
-    if profile.measures is not None:
-        cols.update(_measure_columns(b, raw, profile))
-    cols.update(period=period.label, period_type=period.type, calendar=period.calendar,
-                period_start=period.start, period_end=period.end,
-                source_file=ibis.literal(source_file), source_record=raw[RECORD])
+    if "disease" not in profile.fields and profile.measures is None:
+        raise ValueError(f"{profile.source_path}: [fields] disease is required")
+    known: dict[str, list[str]] = {}
+    t = _join_lookups(prepare(raw, profile), profile, lookups)
+    t = _layer(t, lambda t: _sources(t, profile))
+    t = _layer(t, lambda t: _typed(t, profile, known))
+
+    def period(t: ir.Table) -> dict[str, ir.Value]:
+        dates = {n: t[n] if n in profile.fields else ibis.null().cast("date")
+                 for n in DATE_FIELDS}
+        p = period_columns(t, profile.period, profile.country, dates)
+        return {"period": p.label, "period_type": p.type, "calendar": p.calendar,
+                "period_start": p.start, "period_end": p.end, "_p_source": p.source,
+                "_p_problem": p.problem}
+
+    t = _layer(t, period)
+    t = _layer(t, lambda t: _place(t, profile))
+    checks = [*_field_checks(t, profile, today), *_measure_checks(t, profile),
+              *_record_checks(t, profile)]
+    results: dict[str, ir.Value] = {}
+    for i, c in enumerate(checks):
+        results[f"_f{i}"] = c.failed.fill_null(False)
+        results[f"_v{i}"] = c.value.cast("string")
+        results[f"_m{i}"] = c.message
+        results[f"_g{i}"] = (c.suggestion if c.suggestion is not None
+                             else ibis.null()).cast("string")
+    t = t.mutate(**results)
+    named = [Check(c.rule, c.field, t[f"_f{i}"], t[f"_v{i}"], t[f"_m{i}"], t[f"_g{i}"])
+             for i, c in enumerate(checks)]
+    t = t.mutate(**fold(named))
+    return Harmonized(_final(t, profile, source_file), known)
+
+
+def _final(t: ir.Table, profile: Profile, source_file: str) -> ir.Table:
     schema = CASES if profile.dataset == "cases" else COUNTS
+    given = set(profile.fields) | {"country", "period", "period_type", "calendar",
+                                   "period_start", "period_end", *_AREA_FIELDS}
+    if profile.measures is not None:
+        given |= {"disease", "age_band", "sex"} if profile.measures.strata_column \
+            else {"disease"}
     out: dict[str, ir.Value] = {}
     for f in schema:
-        value = cols.get(f.name)
-        out[f.name] = (value if value is not None else ibis.null()).cast(
-            ibis.dtype(f.type).copy(nullable=True))
-    if profile.dataset == "cases" and "case_id" in fields:
-        first = raw[RECORD].min().over(ibis.window(group_by=out["case_id"]))
-        b.checks.append(Check(
-            "duplicate_id", str(fields["case_id"].column or "case_id"),
-            out["case_id"].notnull() & (first < raw[RECORD]), out["case_id"],
-            text("case id ", out["case_id"], " already appeared in record ", first,
-                 "; remove the duplicate or give the case a distinct id")))
-    if profile.dataset == "cases" and "case_id" not in fields:
-        out["case_id"] = ibis.literal(source_file + "#").concat(raw[RECORD].cast("string"))
-    for name in (MEASURE, VALUE):
-        if name in cols and cols[name] is not None:
-            out[name] = cols[name]  # type: ignore[assignment]
-    out[RECORD] = raw[RECORD]
-    out.update(fold(b.checks))
-    return Harmonized(raw.select(**out), b.known)
-
-
-def _measure_columns(b: _Builder, raw: ir.Table, profile: Profile) -> dict[str, ir.Value]:
-    spec = profile.measures
-    assert spec is not None
-    code = blank_to_null(raw[spec.column])
-    disease = code.substitute({k: v[0] for k, v in spec.map.items()}, else_=ibis.null())
-    measure = code.substitute({k: v[1] for k, v in spec.map.items()}, else_=ibis.null())
-    b.known[spec.column] = sorted(spec.map)
-    b.checks.append(Check(
-        "unknown_code", spec.column, code.notnull() & disease.isnull(), code,
-        text("'", code, f"' in {spec.column} is not a measure this profile maps; add it to "
-             "[measures.map] or leave it out of the export")))
-    b.checks.append(Check("missing_required", spec.column, code.isnull(), ibis.literal(""),
-                          text(f"{spec.column} is empty")))
-    value_text = blank_to_null(raw[spec.value])
-    value = parse_count(value_text)
-    b.checks.append(Check("missing_required", spec.value, value_text.isnull(),
-                          ibis.literal(""), text(f"{spec.value} is empty")))
-    b.checks.append(Check("bad_number", spec.value, value_text.notnull() & value.isnull(),
-                          value_text, text("'", value_text, f"' in {spec.value} is not a "
-                                           "whole number")))
-    b.checks.append(Check("negative_count", spec.value, value < 0, value_text,
-                          text(f"{spec.value} is negative (", value_text, ")")))
-    cols: dict[str, ir.Value] = {"disease": disease.cast("string"),
-                                 MEASURE: measure.cast("string"), VALUE: value,
-                                 "cases": ibis.literal(0, "int64")}
-    if spec.strata_column:
-        stratum = blank_to_null(raw[spec.strata_column]).fill_null("")
-        ages = {k: v[0] or "" for k, v in spec.strata.items()}
-        sexes = {k: v[1] or "" for k, v in spec.strata.items()}
-        age = stratum.substitute(ages, else_=ibis.null())
-        sex = stratum.substitute(sexes, else_=ibis.null())
-        if spec.strata:
-            b.known[spec.strata_column] = sorted(spec.strata)
-            b.checks.append(Check(
-                "unknown_code", spec.strata_column, age.isnull(), stratum,
-                text("'", stratum, f"' in {spec.strata_column} is not a disaggregation "
-                     "this profile maps; add it to [measures.strata]")))
-        cols["age_band"] = ibis.ifelse(age == "", ibis.null(), age).cast("string")
-        cols["sex"] = ibis.ifelse(sex == "", ibis.null(), sex).cast("string")
-    return cols
+        if f.name == "country":
+            value: ir.Value = ibis.literal(profile.country)
+        elif f.name == "source_file":
+            value = ibis.literal(source_file)
+        elif f.name == "source_record":
+            value = t[RECORD]
+        elif f.name == "case_id" and "case_id" not in profile.fields:
+            value = ibis.literal(source_file + "#").concat(t[RECORD].cast("string"))
+        elif f.name == "case_count" and "case_count" not in profile.fields:
+            value = ibis.literal(1)
+        elif f.name == "cases" and profile.measures is not None:
+            value = ibis.literal(0)
+        elif f.name == "disease_detail" and "disease_detail" not in profile.fields:
+            value = t["_s_disease"] if "disease" in profile.fields else ibis.null()
+        elif f.name in given:
+            value = t[f.name]
+        else:
+            value = ibis.null()
+        out[f.name] = value.cast(ibis.dtype(f.type).copy(nullable=True))
+    if profile.measures is not None:
+        out[MEASURE], out[VALUE] = t[MEASURE], t[VALUE]
+    out[RECORD] = t[RECORD]
+    for name in ("_q_rule", "_q_field", "_q_value", "_q_message", "_q_suggestion",
+                 "_q_other"):
+        out[name] = t[name]
+    return t.select(**out)
 
 
 def split(typed: ir.Table, dataset: str) -> tuple[ir.Table, ir.Table]:
@@ -392,6 +437,6 @@ def split(typed: ir.Table, dataset: str) -> tuple[ir.Table, ir.Table]:
         file=bad["source_file"], record=bad[RECORD], field=bad["_q_field"],
         value=bad["_q_value"], rule=bad["_q_rule"], message=bad["_q_message"],
         suggestion=bad["_q_suggestion"], other_rules=bad["_q_other"])
-    assert list(quarantine.columns) == [f.name for f in QUARANTINE]
+    if list(quarantine.columns) != [f.name for f in QUARANTINE]:
+        raise AssertionError("quarantine columns out of step with the schema")
     return accepted, quarantine
-

@@ -38,11 +38,13 @@ def _area_row(country: str, path: Sequence[str | None], columns: Sequence[str],
                        if v), None)
         if finest is None:
             return row
-        code = codes.get(finest[1], finest[1])
+        # A FHIR identifier arrives as "system|value": the value is the code.
+        value = finest[1].rsplit("|", 1)[-1]
+        code = codes.get(finest[1], codes.get(value, value))
         try:
             unit = geography.unit(code)
         except KeyError:
-            unit = geography.resolve(country, [finest[1]])
+            unit = geography.resolve(country, [value])
             if unit is None:
                 row.update(_area_problem="unknown_area", _area_field=finest[0],
                            _area_value=finest[1],

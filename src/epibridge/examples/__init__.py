@@ -1,0 +1,1 @@
+"""Small standard example files shipped for the demo (sources in SOURCES.md)."""

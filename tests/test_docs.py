@@ -1,0 +1,62 @@
+"""Docs match the code: every CLI command and option, every schema field, every rule."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import typer.main
+from typer.core import TyperArgument, TyperGroup
+
+from epibridge.cli import app
+from epibridge.model.docs import generated_blocks, render
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _commands() -> dict[str, typer.main.TyperCommand]:
+    group = typer.main.get_command(app)
+    assert isinstance(group, TyperGroup)
+    return dict(group.commands)
+
+
+def test_every_command_and_option_is_documented() -> None:
+    text = (DOCS / "cli.md").read_text(encoding="utf-8")
+    for name, command in _commands().items():
+        assert f"`epibridge {name}`" in text, f"command {name} is not in docs/cli.md"
+        for param in command.params:
+            if isinstance(param, TyperArgument):
+                shown = param.metavar or str(param.name).upper()
+                assert f"`{shown}`" in text, f"{name} argument {shown} is not in docs/cli.md"
+            else:
+                for opt in param.opts + param.secondary_opts:
+                    assert f"`{opt}`" in text, f"{name} {opt} is not in docs/cli.md"
+
+
+def test_every_command_has_help() -> None:
+    for name, command in _commands().items():
+        assert command.help, f"{name} has no help text"
+
+
+@pytest.mark.parametrize("doc", sorted(generated_blocks()))
+def test_generated_tables_are_current(doc: str) -> None:
+    current = (DOCS / doc).read_text(encoding="utf-8")
+    assert render(current, generated_blocks()[doc]) == current, \
+        f"docs/{doc} is stale: run `uv run python scripts/render_docs.py`"
+
+
+def test_every_profile_key_is_documented() -> None:
+    from epibridge import profiles
+
+    text = (DOCS / "profiles.md").read_text(encoding="utf-8")
+    for attr in dir(profiles):
+        if re.fullmatch(r"_[A-Z]+_KEYS", attr):
+            for key in getattr(profiles, attr):
+                assert f"`{key}`" in text, f"profile key {key} ({attr}) not in profiles.md"
+
+
+def test_docs_links_resolve() -> None:
+    for doc in [*DOCS.rglob("*.md"), DOCS.parent / "README.md"]:
+        for target in re.findall(r"\]\(([^)#:]+)\)", doc.read_text(encoding="utf-8")):
+            assert (doc.parent / target).exists(), f"{doc.name} links to missing {target}"
