@@ -652,7 +652,7 @@ def taiwan_units() -> list[UnitRow]:  # noqa: PLR0915
         name = town_pref.get(tc) or spellings[0]
         name = re.sub(r"\bDist\.$", "District", name)
         rows.append(
-            UnitRow("TWN", f"TW-{tc}", 2, name, "", [*names, tc], parent=parent, source=src_t)
+            UnitRow("TWN", f"TW-{tc}", 2, name, "", [*spellings, tc], parent=parent, source=src_t)
         )
     known = {
         (u.parent, normalise_name(n)) for u in rows if u.level == 2 for n in (u.name, *u.alt_names)

@@ -31,7 +31,7 @@ from epibridge.model.schema import QUARANTINE
 from epibridge.pipeline import lookups
 from epibridge.pipeline.aggregate import cases_to_counts, pivot_measures
 from epibridge.pipeline.harmonize import Lookups, area_keys, harmonize, prepare, split
-from epibridge.pipeline.parse import blank_to_null
+from epibridge.pipeline.parse import blank_to_null, source
 from epibridge.registry import diseases, geography
 
 Step = Callable[[str], None]
@@ -140,17 +140,17 @@ def _lookups(table: ir.Table, profile: Profile) -> Lookups:
                 i, k, pa.array([v or "" for v in areas.column(i).to_pylist()], pa.string()))
     spec = profile.period
     if spec.dhis2:
-        values = table.select(v=blank_to_null(table[spec.dhis2]).fill_null("")).distinct()
+        values = table.select(v=blank_to_null(source(table, spec.dhis2)).fill_null("")).distinct()
         found = values.to_pyarrow().column("v").to_pylist()
         periods = lookups.resolve_dhis2_periods([v for v in found if v])
     elif spec.start:
-        values = table.select(a=blank_to_null(table[spec.start]).fill_null(""),
-                              b=blank_to_null(table[str(spec.end)]).fill_null("")).distinct()
+        values = table.select(a=blank_to_null(source(table, spec.start)).fill_null(""),
+                              b=blank_to_null(source(table, str(spec.end))).fill_null("")).distinct()
         pairs = values.to_pyarrow().to_pylist()
         periods = lookups.resolve_bounds([(p["a"], p["b"]) for p in pairs])
     fm = profile.fields.get("country_of_infection")
     if fm is not None and fm.column:
-        col = blank_to_null(table[fm.column], fm.missing)
+        col = blank_to_null(source(table, fm.column), fm.missing)
         found = table.select(v=col).distinct().to_pyarrow().column("v").to_pylist()
         countries = lookups.resolve_countries([v for v in found if v], dict(fm.codes))
     return Lookups(areas=areas, countries=countries, periods=periods)

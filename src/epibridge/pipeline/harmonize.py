@@ -29,11 +29,13 @@ from epibridge.model.schema import CASES, COUNTS, QUARANTINE
 from epibridge.pipeline import vocabulary
 from epibridge.pipeline.checks import Check, fold, text
 from epibridge.pipeline.parse import (
+    SOURCE_PREFIX,
     blank_to_null,
     map_codes,
     parse_count,
     parse_date,
     parse_number,
+    source,
 )
 from epibridge.pipeline.periods import period_columns
 from epibridge.registry import diseases
@@ -72,16 +74,21 @@ class Harmonized:
 
 
 def prepare(raw: ir.Table, profile: Profile) -> ir.Table:
-    """Reshape wide sources (one column per month) into one row per value."""
-    if profile.unpivot is None:
-        return raw
-    up = profile.unpivot
-    return raw.pivot_longer(s.cols(*up.columns), names_to=up.name, values_to=up.value)
+    """Reshape wide sources into one row per value; give source columns a namespace.
+
+    Source columns are renamed ``in:<name>``: engines such as DuckDB compare identifiers
+    case-insensitively, so a source column ``Date_Onset`` would otherwise shadow the
+    model field ``date_onset`` computed from it.
+    """
+    if profile.unpivot is not None:
+        up = profile.unpivot
+        raw = raw.pivot_longer(s.cols(*up.columns), names_to=up.name, values_to=up.value)
+    return raw.rename({SOURCE_PREFIX + c: c for c in raw.columns if c != RECORD})
 
 
 def area_keys(raw: ir.Table, profile: Profile) -> ir.Table:
     """The place columns, as the keys the area lookup is built on and joined by."""
-    keys = {f"_akey{i}": blank_to_null(raw[c], profile.area.missing).fill_null("")
+    keys = {f"_akey{i}": blank_to_null(source(raw, c), profile.area.missing).fill_null("")
             for i, c in enumerate(profile.area.columns)}
     return raw.mutate(**keys) if keys else raw
 
@@ -122,19 +129,19 @@ def _join_lookups(raw: ir.Table, profile: Profile, lookups: Lookups) -> ir.Table
     if lookups.periods is not None:
         periods = ibis.memtable(lookups.periods)
         if spec.dhis2:
-            raw = raw.mutate(_pk=blank_to_null(raw[spec.dhis2]).fill_null(""))
+            raw = raw.mutate(_pk=blank_to_null(source(raw, spec.dhis2)).fill_null(""))
             raw = raw.left_join(periods.drop("_pkey2"), raw["_pk"] == periods["_pkey"]) \
                 .drop("_pk", "_pkey")
         else:
-            raw = raw.mutate(_pk=blank_to_null(raw[str(spec.start)]).fill_null(""),
-                             _pk2=blank_to_null(raw[str(spec.end)]).fill_null(""))
+            raw = raw.mutate(_pk=blank_to_null(source(raw, str(spec.start))).fill_null(""),
+                             _pk2=blank_to_null(source(raw, str(spec.end))).fill_null(""))
             raw = raw.left_join(periods, [raw["_pk"] == periods["_pkey"],
                                           raw["_pk2"] == periods["_pkey2"]]) \
                 .drop("_pk", "_pk2", "_pkey", "_pkey2")
     if lookups.countries is not None:
         fm = profile.fields["country_of_infection"]
         countries = ibis.memtable(lookups.countries)
-        raw = raw.mutate(_ck=blank_to_null(raw[str(fm.column)], fm.missing))
+        raw = raw.mutate(_ck=blank_to_null(source(raw, str(fm.column)), fm.missing))
         raw = raw.left_join(countries, raw["_ck"] == countries["_ckey"]).drop("_ckey", "_ck")
     return raw
 
@@ -147,14 +154,14 @@ def _sources(t: ir.Table, profile: Profile) -> dict[str, ir.Value]:
     """Layer 1: trimmed source text of every mapped field (NULL for "no value")."""
     out: dict[str, ir.Value] = {}
     for name, fm in profile.fields.items():
-        out[f"_s_{name}"] = (blank_to_null(t[fm.column], fm.missing) if fm.column
+        out[f"_s_{name}"] = (blank_to_null(source(t, fm.column), fm.missing) if fm.column
                              else ibis.literal(fm.value).cast("string"))
     spec = profile.measures
     if spec is not None:
-        out["_s__mcode"] = blank_to_null(t[spec.column])
-        out["_s__mvalue"] = blank_to_null(t[spec.value])
+        out["_s__mcode"] = blank_to_null(source(t, spec.column))
+        out["_s__mvalue"] = blank_to_null(source(t, spec.value))
         if spec.strata_column:
-            out["_s__stratum"] = blank_to_null(t[spec.strata_column]).fill_null("")
+            out["_s__stratum"] = blank_to_null(source(t, spec.strata_column)).fill_null("")
     return out
 
 
@@ -355,11 +362,14 @@ def _layer(t: ir.Table, build: Callable[[ir.Table], Mapping[str, ir.Value]]) -> 
 
 def harmonize(raw: ir.Table, profile: Profile, lookups: Lookups, today: date,
               source_file: str) -> Harmonized:
-    """All model fields typed, plus ``_record`` and the quarantine columns."""
+    """All model fields typed, plus ``_record`` and the quarantine columns.
+
+    ``raw`` is an adapter's table after :func:`prepare`.
+    """
     if "disease" not in profile.fields and profile.measures is None:
         raise ValueError(f"{profile.source_path}: [fields] disease is required")
     known: dict[str, list[str]] = {}
-    t = _join_lookups(prepare(raw, profile), profile, lookups)
+    t = _join_lookups(raw, profile, lookups)
     t = _layer(t, lambda t: _sources(t, profile))
     t = _layer(t, lambda t: _typed(t, profile, known))
 

@@ -129,7 +129,13 @@ def country_code(name: str) -> str | None:
 
 def country_suggestions(name: str, limit: int = 3) -> str:
     names = [c.name for c in pycountry.countries]
-    return ", ".join(m[0] for m in process.extract(name, names, limit=limit))
+    found = process.extract(name, names, limit=limit, processor=_squash)
+    return ", ".join(m[0] for m in found)
+
+
+def _squash(text: str) -> str:
+    """Compare names without case, spaces or punctuation ("SRILANKA" ~ "Sri Lanka")."""
+    return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
 def resolve_countries(values: Sequence[str | None], codes: dict[str, str]) -> pa.Table:

@@ -33,6 +33,13 @@ _DIRECTIVES: dict[str, tuple[str, str | None]] = {
     "S": (r"\d{1,2}(?:\.\d+)?", None),
 }
 ISO_FORMATS = ("%Y-%m-%d",)
+#: Prefix of source columns in a prepared table (``harmonize.prepare``).
+SOURCE_PREFIX = "in:"
+
+
+def source(t: ir.Table, column: str) -> ir.StringValue:
+    """A source column of a prepared table."""
+    return t[SOURCE_PREFIX + column]
 
 
 def blank_to_null(value: ir.StringValue, missing: Sequence[str] = ()) -> ir.StringValue:

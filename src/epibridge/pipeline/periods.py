@@ -8,7 +8,7 @@ import ibis
 import ibis.expr.types as ir
 
 from epibridge.model.profile import PeriodSpec
-from epibridge.pipeline.parse import MONTHS, blank_to_null, parse_count, parse_date
+from epibridge.pipeline.parse import MONTHS, blank_to_null, parse_count, parse_date, source
 from epibridge.registry import calendars
 
 
@@ -66,7 +66,7 @@ def period_columns(raw: ir.Table, spec: PeriodSpec, country: str,
         day = ibis.coalesce(*chain) if len(chain) > 1 else chain[0]
         return _from_date(day, spec.type, system)
     if spec.date_column:
-        text = blank_to_null(raw[spec.date_column])
+        text = blank_to_null(source(raw, spec.date_column))
         columns = _from_date(parse_date(text, spec.date_formats), spec.type, system)
         problem = ibis.ifelse(text.notnull() & columns.problem.notnull(),
                               text.concat(" is not a date"), columns.problem).cast("string")
@@ -75,40 +75,41 @@ def period_columns(raw: ir.Table, spec: PeriodSpec, country: str,
     if spec.dhis2 or spec.start:
         return PeriodColumns(raw["_p_label"], raw["_p_type"], raw["_p_calendar"],
                              raw["_p_start"], raw["_p_end"],
-                             blank_to_null(raw[spec.dhis2 or str(spec.start)]),
+                             blank_to_null(source(raw, spec.dhis2 or str(spec.start))),
                              raw["_p_problem"])
     if spec.year is None:
         raise ValueError("period needs a year column")
-    year_text = blank_to_null(raw[spec.year])
+    year_text = blank_to_null(source(raw, spec.year))
     year = parse_count(year_text)
     if spec.buddhist_era:
         year = year - 543
     if spec.week:
-        week_text = blank_to_null(raw[spec.week])
+        week_text = blank_to_null(source(raw, spec.week))
         week = parse_count(week_text)
         start = calendars.week_start_from_year_week_expr(year, week, system)
         ok = ((week >= 1) & (week <= 53)
               & (calendars.week_year_expr(start, system) == year)
               & (calendars.week_number_expr(start, system) == week))
         label = year.cast("string").concat("-W", week.cast("string").lpad(2, "0"))
-        source = year_text.fill_null("").concat("/", week_text.fill_null(""))
-        problem = ibis.ifelse(ok.fill_null(False), ibis.null(), source.concat(
+        label_source = year_text.fill_null("").concat("/", week_text.fill_null(""))
+        problem = ibis.ifelse(ok.fill_null(False), ibis.null(), label_source.concat(
             " is not a week of the ", ibis.literal(system), " calendar"))
         return PeriodColumns(label, ibis.literal("week"), ibis.literal(system), start,
-                             start + ibis.interval(days=6), source, problem.cast("string"))
+                             start + ibis.interval(days=6), label_source,
+                             problem.cast("string"))
     if spec.month:
-        month_text = blank_to_null(raw[spec.month])
+        month_text = blank_to_null(source(raw, spec.month))
         names = {**{k: str(v) for k, v in MONTHS.items()},
                  **{k: str(v) for k, v in spec.month_names.items()}}
         by_name = month_text.lower().substitute(names, else_=month_text)
         month = parse_count(by_name.cast("string"))
         start = _iso_date(year, month)
-        source = year_text.fill_null("").concat("/", month_text.fill_null(""))
-        problem = ibis.ifelse(start.isnull(), source.concat(" is not a year and month"),
+        label_source = year_text.fill_null("").concat("/", month_text.fill_null(""))
+        problem = ibis.ifelse(start.isnull(), label_source.concat(" is not a year and month"),
                               ibis.null()).cast("string")
         return PeriodColumns(start.strftime("%Y-%m"), ibis.literal("month"),
                              ibis.literal("gregorian"), start,
-                             calendars.period_end_expr(start, "month"), source, problem)
+                             calendars.period_end_expr(start, "month"), label_source, problem)
     start = _iso_date(year, ibis.literal(1))
     problem = ibis.ifelse(start.isnull(), year_text.fill_null("").concat(" is not a year"),
                           ibis.null()).cast("string")
