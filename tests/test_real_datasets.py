@@ -178,4 +178,5 @@ def test_taiwan_keeps_imported_cases_with_country_of_infection(
     assert sum(with_country.values()) == sum(source_countries.values())
     # The neighbours Taiwan imports most dengue from are named by ISO code.
     assert {"IDN", "VNM", "PHL", "THA"} <= set(with_country)
-    assert all(c["country_of_infection"] is None for c in cases if not c["imported"])
+    # Local cases say where they were infected too: in Taiwan.
+    assert {c["country_of_infection"] for c in cases if not c["imported"]} <= {"TWN", None}
