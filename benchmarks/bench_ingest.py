@@ -71,8 +71,7 @@ def baseline(path: str) -> Result:
     counts = con.sql(BASELINE_SQL, params=[path]).to_arrow_table()
     seconds = time.perf_counter() - started
     rows = int(sum(counts.column("cases").to_pylist()))
-    return {"seconds": seconds, "rows": rows, "cells": counts.num_rows,
-            "peak_rss": _peak_rss()}
+    return {"seconds": seconds, "rows": rows, "cells": counts.num_rows, "peak_rss": _peak_rss()}
 
 
 def epibridge(path: str, out: str, today: str) -> Result:
@@ -84,18 +83,27 @@ def epibridge(path: str, out: str, today: str) -> Result:
     steps: list[tuple[str, float]] = []
     started = time.perf_counter()
 
-    def step(message: str) -> None:
-        steps.append((message, time.perf_counter() - started))
+    def step(message: str, done: float | None) -> None:
+        if not steps or steps[-1][0] != message:
+            steps.append((message, time.perf_counter() - started))
 
-    result = ingest(profile, [Path(path)], Path(out), date.fromisoformat(today), step=step)
+    result = ingest(profile, [Path(path)], Path(out), date.fromisoformat(today), progress=step)
     seconds = time.perf_counter() - started
     marks = [*steps, ("done", seconds)]
-    timings = {name.split(" ")[0]: round(marks[i + 1][1] - at, 3)
-               for i, (name, at) in enumerate(marks[:-1])}
-    return {"seconds": seconds, "rows": result.read, "accepted": result.accepted,
-            "quarantined": result.quarantined, "by_rule": result.by_rule(),
-            "cells": result.totals.get("counts_cells", 0), "steps": timings,
-            "peak_rss": _peak_rss()}
+    timings = {
+        name.split(" ")[0]: round(marks[i + 1][1] - at, 3)
+        for i, (name, at) in enumerate(marks[:-1])
+    }
+    return {
+        "seconds": seconds,
+        "rows": result.read,
+        "accepted": result.accepted,
+        "quarantined": result.quarantined,
+        "by_rule": result.by_rule(),
+        "cells": result.totals.get("counts_cells", 0),
+        "steps": timings,
+        "peak_rss": _peak_rss(),
+    }
 
 
 def _child(target: Callable[..., Result], args: tuple[Any, ...], queue: Any) -> None:
@@ -134,13 +142,25 @@ def machine() -> dict[str, str]:
         meminfo = Path("/proc/meminfo").read_text()
     except OSError:
         pass
-    ram = next((int(line.split()[1]) * 1024 for line in meminfo.splitlines()
-                if line.startswith("MemTotal:")), 0)
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "ram": f"{ram / 1024**3:.0f} GB",
-            "os": f"{platform.system()} {platform.release()}",
-            "python": platform.python_version(), "duckdb": duckdb.__version__,
-            "ibis": ibis.__version__, "pyarrow": pyarrow.__version__,
-            "date": date.today().isoformat()}
+    ram = next(
+        (
+            int(line.split()[1]) * 1024
+            for line in meminfo.splitlines()
+            if line.startswith("MemTotal:")
+        ),
+        0,
+    )
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "ram": f"{ram / 1024**3:.0f} GB",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "ibis": ibis.__version__,
+        "pyarrow": pyarrow.__version__,
+        "date": date.today().isoformat(),
+    }
 
 
 def planted_check(truth: Path, quarantine: Path) -> dict[str, int]:
@@ -149,9 +169,11 @@ def planted_check(truth: Path, quarantine: Path) -> dict[str, int]:
         planted = {int(r["record"]): r["rule"] for r in csv.DictReader(f)}
     with quarantine.open(newline="") as f:
         found = {int(r["record"]): r["rule"] for r in csv.DictReader(f)}
-    return {"planted": len(planted),
-            "quarantined": sum(1 for r in planted if r in found),
-            "same_rule": sum(1 for r, rule in planted.items() if found.get(r) == rule)}
+    return {
+        "planted": len(planted),
+        "quarantined": sum(1 for r in planted if r in found),
+        "same_rule": sum(1 for r, rule in planted.items() if found.get(r) == rule),
+    }
 
 
 def _gb(n: int) -> str:
@@ -179,24 +201,30 @@ def table(rows: int, base: Result, epi: Result, size: int) -> str:
         f"{'met' if max(base['peak_rss'], epi['peak_rss']) < MEMORY_LIMIT else 'NOT met'}).",
         "",
         "epibridge steps (seconds): "
-        + ", ".join(f"{k} {v:.2f}" for k, v in epi["steps"].items()) + ".",
+        + ", ".join(f"{k} {v:.2f}" for k, v in epi["steps"].items())
+        + ".",
     ]
     return "\n".join(lines)
 
 
 def update_docs(text: str, info: dict[str, str], docs: Path = DOCS) -> None:
     """Replace the results section of ``docs`` (between the markers)."""
-    block = "\n".join([
-        START,
-        f"Measured {info['date']} on {info['cpu']}, {info['cores']} cores, {info['ram']} RAM, "
-        f"{info['os']}; Python {info['python']}, DuckDB {info['duckdb']}, Ibis "
-        f"{info['ibis']}, PyArrow {info['pyarrow']}.",
-        "",
-        text,
-        END,
-    ])
-    current = docs.read_text(encoding="utf-8") if docs.exists() else \
-        f"# Benchmarks\n\n## Ingest throughput\n\n{START}\n{END}\n"
+    block = "\n".join(
+        [
+            START,
+            f"Measured {info['date']} on {info['cpu']}, {info['cores']} cores, {info['ram']} RAM, "
+            f"{info['os']}; Python {info['python']}, DuckDB {info['duckdb']}, Ibis "
+            f"{info['ibis']}, PyArrow {info['pyarrow']}.",
+            "",
+            text,
+            END,
+        ]
+    )
+    current = (
+        docs.read_text(encoding="utf-8")
+        if docs.exists()
+        else f"# Benchmarks\n\n## Ingest throughput\n\n{START}\n{END}\n"
+    )
     if START not in current or END not in current:
         current = current.rstrip("\n") + f"\n\n### Results\n\n{START}\n{END}\n"
     head, _, rest = current.partition(START)
@@ -208,11 +236,13 @@ def main(argv: list[str] | None = None) -> Result:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=lambda s: int(s.replace("_", "")), default=10_000_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--keep", action="store_true",
-                        help="reuse the generated file in --out-dir if it is there")
+    parser.add_argument(
+        "--keep", action="store_true", help="reuse the generated file in --out-dir if it is there"
+    )
     parser.add_argument("--out-dir", type=Path, default=OUT)
-    parser.add_argument("--no-docs", action="store_true",
-                        help=f"do not update {DOCS.relative_to(ROOT)}")
+    parser.add_argument(
+        "--no-docs", action="store_true", help=f"do not update {DOCS.relative_to(ROOT)}"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
 
@@ -237,12 +267,20 @@ def main(argv: list[str] | None = None) -> Result:
     report = table(epi["rows"], base, epi, size)
     print()
     print(report)
-    print(f"\nplanted bad rows: {check['planted']:,}, quarantined: {check['quarantined']:,}, "
-          f"under the planted rule: {check['same_rule']:,}")
+    print(
+        f"\nplanted bad rows: {check['planted']:,}, quarantined: {check['quarantined']:,}, "
+        f"under the planted rule: {check['same_rule']:,}"
+    )
     info = machine()
-    figures: Result = {"rows": epi["rows"], "file_bytes": size, "baseline": base,
-                       "epibridge": epi, "ratio": base["seconds"] / epi["seconds"],
-                       "planted": check, "machine": info}
+    figures: Result = {
+        "rows": epi["rows"],
+        "file_bytes": size,
+        "baseline": base,
+        "epibridge": epi,
+        "ratio": base["seconds"] / epi["seconds"],
+        "planted": check,
+        "machine": info,
+    }
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
     if not args.no_docs:

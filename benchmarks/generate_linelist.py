@@ -58,14 +58,31 @@ BAD_KINDS: dict[str, float] = {
     "duplicate_id": 0.20,
 }
 DISEASES: dict[str, float] = {
-    "A90": 0.38, "A91": 0.12, "A97.0": 0.24, "A97.1": 0.15, "A97.2": 0.03, "A97.9": 0.08,
+    "A90": 0.38,
+    "A91": 0.12,
+    "A97.0": 0.24,
+    "A97.1": 0.15,
+    "A97.2": 0.03,
+    "A97.9": 0.08,
 }
 BAD_CODES = np.array(["A99", "DHF", "A97.5", "A9O", "B50"], dtype=object)
-BAD_DATES = np.array(["2023-02-30", "12/03/2021", "2021-13-01", "2019-06-31", "20190704",
-                      "2020-00-10"], dtype=object)
+BAD_DATES = np.array(
+    ["2023-02-30", "12/03/2021", "2021-13-01", "2019-06-31", "20190704", "2020-00-10"], dtype=object
+)
 #: Relative size of each year's epidemic (2019 was Cambodia's largest on record).
-YEAR_WEIGHTS = {2015: 0.6, 2016: 0.5, 2017: 0.4, 2018: 0.9, 2019: 2.2, 2020: 0.6,
-                2021: 0.4, 2022: 0.9, 2023: 1.4, 2024: 0.7, 2025: 0.8}
+YEAR_WEIGHTS = {
+    2015: 0.6,
+    2016: 0.5,
+    2017: 0.4,
+    2018: 0.9,
+    2019: 2.2,
+    2020: 0.6,
+    2021: 0.4,
+    2022: 0.9,
+    2023: 1.4,
+    2024: 0.7,
+    2025: 0.8,
+}
 COLUMNS = ("case_id", "disease", "onset", "reported", "sex", "age", "province")
 CHUNK = 500_000
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -97,28 +114,37 @@ def provinces(country: str = "KHM") -> Places:
     except (FileNotFoundError, OSError):
         level1 = []
     if not level1:
-        raise SystemExit(f"the geography registry has no level-1 units for {country}; "
-                         "build it first (scripts/build_geography.py)")
+        raise SystemExit(
+            f"the geography registry has no level-1 units for {country}; "
+            "build it first (scripts/build_geography.py)"
+        )
     names: list[str] = []
     weights: list[float] = []
     rng = np.random.default_rng(12345)  # fixed: province weights do not depend on --seed
-    known = {geography.normalise_name(a) for u in level1
-             for a in (u.name, u.name_local, *u.alt_names)}
+    known = {
+        geography.normalise_name(a) for u in level1 for a in (u.name, u.name_local, *u.alt_names)
+    }
     for u in sorted(level1, key=lambda u: u.code):
         size = float(rng.lognormal(0.0, 0.6)) * (4.0 if "Phnom Penh" in u.name else 1.0)
         spellings = [u.name]
         # Real exports mix spellings: add an alternative that resolves to the same unit.
-        spellings += [a for a in u.alt_names if a.isascii()
-                      and geography.resolve(country, [a]) == u][:1]
+        spellings += [
+            a for a in u.alt_names if a.isascii() and geography.resolve(country, [a]) == u
+        ][:1]
         for i, s in enumerate(spellings):
             found = geography.resolve(country, [s])
             if found is None or found.code != u.code:
                 continue
             names.append(s)
-            weights.append(size * (0.8 if i == 0 and len(spellings) > 1 else
-                                   0.2 if i else 1.0))
-    misspelt = sorted({m for n in names[:8] if geography.normalise_name(m := _misspell(n))
-                       not in known and geography.resolve(country, [m]) is None})
+            weights.append(size * (0.8 if i == 0 and len(spellings) > 1 else 0.2 if i else 1.0))
+    misspelt = sorted(
+        {
+            m
+            for n in names[:8]
+            if geography.normalise_name(m := _misspell(n)) not in known
+            and geography.resolve(country, [m]) is None
+        }
+    )
     w = np.array(weights)
     return Places(np.array(names, dtype=object), w / w.sum(), np.array(misspelt, dtype=object))
 
@@ -133,8 +159,8 @@ def _day_numbers(rng: np.random.Generator, n: int) -> npt.NDArray[np.int64]:
     background = rng.uniform(0.0, 365.0, size=n)
     doy = np.where(rng.random(n) < 0.75, seasonal, background)
     doy = np.clip(doy, 0, 364).astype(np.int64)
-    starts = (np.array([f"{y}-01-01" for y in years], dtype="datetime64[D]") - _EPOCH)
-    start = starts.astype(np.int64)[year - years[0]]
+    starts = np.array([f"{y}-01-01" for y in years], dtype="datetime64[D]") - _EPOCH
+    start: npt.NDArray[np.int64] = starts.astype(np.int64)[year - years[0]]
     return start + doy
 
 
@@ -146,8 +172,9 @@ def _choice(rng: np.random.Generator, options: dict[str, float], n: int) -> pa.A
     keys = np.array(list(options), dtype=object)
     p = np.array(list(options.values()))
     idx = rng.choice(len(keys), size=n, p=p / p.sum())
-    return pa.DictionaryArray.from_arrays(pa.array(idx.astype(np.int32)),
-                                          pa.array(list(keys), pa.string())).cast(pa.string())
+    return pa.DictionaryArray.from_arrays(
+        pa.array(idx.astype(np.int32)), pa.array(list(keys), pa.string())
+    ).cast(pa.string())
 
 
 def _case_ids(numbers: npt.NDArray[np.int64]) -> pa.Array:
@@ -155,8 +182,9 @@ def _case_ids(numbers: npt.NDArray[np.int64]) -> pa.Array:
     return pc.binary_join_element_wise("KH-DEN-", digits, "")
 
 
-def _chunk(rng: np.random.Generator, first: int, n: int, places: Places,
-           truth: list[tuple[int, str]]) -> pa.Table:
+def _chunk(
+    rng: np.random.Generator, first: int, n: int, places: Places, truth: list[tuple[int, str]]
+) -> pa.Table:
     """Rows ``first``..``first + n - 1`` (0-based) of the file."""
     onset = _day_numbers(rng, n)
     delay = np.minimum(rng.geometric(0.35, size=n) - 1, 30)
@@ -172,7 +200,31 @@ def _chunk(rng: np.random.Generator, first: int, n: int, places: Places,
     province = pa.array(places.names[pidx], pa.string())
     ids = first + 1 + np.arange(n, dtype=np.int64)
     onset_t, report_t = _dates(onset), _dates(report)
+    arrays: dict[str, pa.Array] = {
+        "disease": disease,
+        "onset": onset_t,
+        "reported": report_t,
+        "sex": sex,
+        "age": age_text,
+        "province": province,
+    }
+    _plant(rng, first, arrays, ids, report, places=places, truth=truth)
+    arrays["case_id"] = _case_ids(ids)
+    return pa.table({c: arrays[c] for c in COLUMNS})
 
+
+def _plant(
+    rng: np.random.Generator,
+    first: int,
+    arrays: dict[str, pa.Array],
+    ids: npt.NDArray[np.int64],
+    report: npt.NDArray[np.int64],
+    *,
+    places: Places,
+    truth: list[tuple[int, str]],
+) -> None:
+    """Plant the bad rows in ``arrays`` (and ``ids``) in place; record them in ``truth``."""
+    n = len(ids)
     # Planted errors: disjoint rows, one kind each. Rows 0-99 of a chunk stay good so a
     # duplicate always has an earlier good record to copy.
     bad = np.flatnonzero(rng.random(n) < BAD_SHARE)
@@ -184,9 +236,9 @@ def _chunk(rng: np.random.Generator, first: int, n: int, places: Places,
     is_bad[bad] = True
     columns: dict[str, npt.NDArray[np.object_]] = {}
 
-    def text(name: str, arr: pa.Array) -> npt.NDArray[np.object_]:
+    def text(name: str) -> npt.NDArray[np.object_]:
         if name not in columns:
-            columns[name] = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+            columns[name] = np.asarray(arrays[name].to_numpy(zero_copy_only=False), dtype=object)
         return columns[name]
 
     for k in kinds:
@@ -196,44 +248,45 @@ def _chunk(rng: np.random.Generator, first: int, n: int, places: Places,
             continue
         if k == "bad_date":
             on_onset = rng.random(m) < 0.5
-            text("onset", onset_t)[rows[on_onset]] = rng.choice(BAD_DATES, size=m)[on_onset]
-            text("reported", report_t)[rows[~on_onset]] = \
-                rng.choice(BAD_DATES, size=m)[~on_onset]
+            text("onset")[rows[on_onset]] = rng.choice(BAD_DATES, size=m)[on_onset]
+            text("reported")[rows[~on_onset]] = rng.choice(BAD_DATES, size=m)[~on_onset]
         elif k == "future_date":
-            future = (np.datetime64(RUN_DAY) - _EPOCH).astype(np.int64) + \
-                rng.integers(30, 900, size=m)
-            text("reported", report_t)[rows] = np.datetime_as_string(
-                (future + _EPOCH).astype("datetime64[D]")).astype(object)
+            future = (np.datetime64(RUN_DAY) - _EPOCH).astype(np.int64) + rng.integers(
+                30, 900, size=m
+            )
+            text("reported")[rows] = np.datetime_as_string(
+                (future + _EPOCH).astype("datetime64[D]")
+            ).astype(object)
         elif k == "date_order":
             later = report[rows] + rng.integers(1, 40, size=m)
-            text("onset", onset_t)[rows] = np.datetime_as_string(
-                (later + _EPOCH).astype("datetime64[D]")).astype(object)
+            text("onset")[rows] = np.datetime_as_string(
+                (later + _EPOCH).astype("datetime64[D]")
+            ).astype(object)
         elif k == "unknown_code":
-            text("disease", disease)[rows] = rng.choice(BAD_CODES, size=m)
+            text("disease")[rows] = rng.choice(BAD_CODES, size=m)
         elif k == "implausible_age":
-            wild = np.where(rng.random(m) < 0.8, rng.integers(121, 400, size=m),
-                            -rng.integers(1, 5, size=m))
-            text("age", age_text)[rows] = wild.astype(str).astype(object)
+            wild = np.where(
+                rng.random(m) < 0.8, rng.integers(121, 400, size=m), -rng.integers(1, 5, size=m)
+            )
+            text("age")[rows] = wild.astype(str).astype(object)
         elif k == "unknown_area":
             if len(places.misspelt) == 0:
                 is_bad[rows] = False
                 continue
-            text("province", province)[rows] = rng.choice(places.misspelt, size=m)
+            text("province")[rows] = rng.choice(places.misspelt, size=m)
         elif k == "duplicate_id":
             src = rows - rng.integers(1, 100, size=m)
             clash = is_bad[src]
             src[clash] = 0  # row 0 of a chunk is always good
             ids[rows] = ids[src]
         truth.extend((first + int(r) + 1, str(k)) for r in rows if is_bad[r])
-    arrays = {"case_id": _case_ids(ids), "disease": disease, "onset": onset_t,
-              "reported": report_t, "sex": sex, "age": age_text, "province": province}
     for name, values in columns.items():
         arrays[name] = pa.array(values, pa.string())
-    return pa.table({c: arrays[c] for c in COLUMNS})
 
 
-def generate(rows: int, out: Path, seed: int = 1, truth: Path | None = None,
-             places: Places | None = None) -> dict[str, int]:
+def generate(
+    rows: int, out: Path, seed: int = 1, truth: Path | None = None, places: Places | None = None
+) -> dict[str, int]:
     """Write ``rows`` records to ``out`` (and the planted errors to ``truth``)."""
     places = places or provinces()
     rng = np.random.default_rng(seed)
@@ -249,9 +302,15 @@ def generate(rows: int, out: Path, seed: int = 1, truth: Path | None = None,
             writer.write_table(_chunk(rng, first, n, places, planted))
             first += n
     if truth is not None:
-        pacsv.write_csv(pa.table({"record": pa.array([r for r, _ in planted], pa.int64()),
-                                  "rule": pa.array([k for _, k in planted], pa.string())}),
-                        truth)
+        pacsv.write_csv(
+            pa.table(
+                {
+                    "record": pa.array([r for r, _ in planted], pa.int64()),
+                    "rule": pa.array([k for _, k in planted], pa.string()),
+                }
+            ),
+            truth,
+        )
     counts: dict[str, int] = {}
     for _, k in planted:
         counts[k] = counts.get(k, 0) + 1
@@ -263,15 +322,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=lambda s: int(s.replace("_", "")), default=10_000_000)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--truth", type=Path, default=None,
-                        help="also write the planted bad records (record,rule) here")
+    parser.add_argument(
+        "--truth",
+        type=Path,
+        default=None,
+        help="also write the planted bad records (record,rule) here",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     planted = generate(args.rows, args.out, args.seed, args.truth)
     took = time.perf_counter() - started
-    print(f"wrote {args.rows:,} rows to {args.out} in {took:.1f} s "
-          f"({args.out.stat().st_size / 1e6:,.0f} MB); planted bad rows: "
-          f"{sum(planted.values()):,} {dict(sorted(planted.items()))}")
+    print(
+        f"wrote {args.rows:,} rows to {args.out} in {took:.1f} s "
+        f"({args.out.stat().st_size / 1e6:,.0f} MB); planted bad rows: "
+        f"{sum(planted.values()):,} {dict(sorted(planted.items()))}"
+    )
 
 
 if __name__ == "__main__":

@@ -14,21 +14,35 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _run(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
-                          text=True, check=False, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
 def test_generator_writes_a_realistic_line_list(tmp_path: Path) -> None:
     data, truth = tmp_path / "ll.csv", tmp_path / "truth.csv"
-    _run("benchmarks.generate_linelist", "--rows", "2000", "--out", str(data), "--seed", "3",
-         "--truth", str(truth))
+    _run(
+        "benchmarks.generate_linelist",
+        "--rows",
+        "2000",
+        "--out",
+        str(data),
+        "--seed",
+        "3",
+        "--truth",
+        str(truth),
+    )
     with data.open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2000
-    assert list(rows[0]) == ["case_id", "disease", "onset", "reported", "sex", "age",
-                             "province"]
+    assert list(rows[0]) == ["case_id", "disease", "onset", "reported", "sex", "age", "province"]
     assert {r["sex"] for r in rows} <= {"M", "F", "U"}
     assert sum(r["disease"].startswith(("A90", "A91", "A97")) for r in rows) > 1950
     with truth.open(newline="") as f:
@@ -45,8 +59,16 @@ def test_benchmark_accounts_for_every_row(tmp_path: Path) -> None:
     figures = tmp_path / "figures.json"
     docs = ROOT / "docs" / "benchmarks.md"
     before = docs.read_bytes() if docs.exists() else None
-    _run("benchmarks.bench_ingest", "--rows", "2000", "--no-docs", "--out-dir",
-         str(tmp_path), "--json", str(figures))
+    _run(
+        "benchmarks.bench_ingest",
+        "--rows",
+        "2000",
+        "--no-docs",
+        "--out-dir",
+        str(tmp_path),
+        "--json",
+        str(figures),
+    )
     result = json.loads(figures.read_text(encoding="utf-8"))
     epi, base = result["epibridge"], result["baseline"]
     assert epi["rows"] == base["rows"] == 2000
@@ -55,5 +77,6 @@ def test_benchmark_accounts_for_every_row(tmp_path: Path) -> None:
     assert planted["planted"] > 0
     assert planted["quarantined"] == planted["same_rule"] == planted["planted"]
     assert epi["quarantined"] == planted["planted"]
-    assert epi["cells"] > 0 and base["cells"] > 0
+    assert epi["cells"] > 0
+    assert base["cells"] > 0
     assert (docs.read_bytes() if docs.exists() else None) == before

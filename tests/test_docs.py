@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer.main
@@ -15,7 +16,7 @@ from epibridge.model.docs import generated_blocks, render
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
-def _commands() -> dict[str, typer.main.TyperCommand]:
+def _commands() -> dict[str, Any]:
     group = typer.main.get_command(app)
     assert isinstance(group, TyperGroup)
     return dict(group.commands)
@@ -42,8 +43,9 @@ def test_every_command_has_help() -> None:
 @pytest.mark.parametrize("doc", sorted(generated_blocks()))
 def test_generated_tables_are_current(doc: str) -> None:
     current = (DOCS / doc).read_text(encoding="utf-8")
-    assert render(current, generated_blocks()[doc]) == current, \
+    assert render(current, generated_blocks()[doc]) == current, (
         f"docs/{doc} is stale: run `uv run python scripts/render_docs.py`"
+    )
 
 
 def test_every_profile_key_is_documented() -> None:

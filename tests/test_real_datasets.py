@@ -57,8 +57,7 @@ def _rows(path: Path) -> Iterator[Row]:
 
 
 def _taiwan_year(row: Row) -> int:
-    day = row["Date_Onset"] if row["Date_Onset"] not in ("", "None") else \
-        row["Date_Notification"]
+    day = row["Date_Onset"] if row["Date_Onset"] not in ("", "None") else row["Date_Notification"]
     return int(day[:4])
 
 
@@ -68,20 +67,51 @@ def _out_date_year(row: Row) -> int:
 
 
 CASES = [
-    Case("peru-dengue-linelist", "dengue_peru.csv", lambda r: int(r["ano"]),
-         lambda r: r["departamento"], lambda r: 1, lambda r: int(r["period"][:4]), "cases"),
-    Case("taiwan-dengue-linelist", "dengue_taiwan.csv", _taiwan_year,
-         lambda r: r["County_living"], lambda r: int(r["Number_of_confirmed_cases"]),
-         _out_date_year, "cases"),
-    Case("brazil-dengue-microregion-monthly", "dengue_brazil.csv", lambda r: int(r["year"]),
-         lambda r: r["micro_code"], lambda r: int(r["dengue_cases"]),
-         lambda r: r["period_start"].year, "counts"),
-    Case("philippines-dengue-monthly", "dengue_philippines.csv", lambda r: int(r["Year"]),
-         lambda r: r["Region"], lambda r: int(r["Dengue_Cases"]),
-         lambda r: r["period_start"].year, "counts"),
-    Case("srilanka-dengue-monthly", "dengue_sri_lanka.csv", lambda r: r["Date"].year,
-         lambda r: r["City"], lambda r: int(r["Value"]),
-         lambda r: r["period_start"].year, "counts"),
+    Case(
+        "peru-dengue-linelist",
+        "dengue_peru.csv",
+        lambda r: int(r["ano"]),
+        lambda r: r["departamento"],
+        lambda r: 1,
+        lambda r: int(r["period"][:4]),
+        "cases",
+    ),
+    Case(
+        "taiwan-dengue-linelist",
+        "dengue_taiwan.csv",
+        _taiwan_year,
+        lambda r: r["County_living"],
+        lambda r: int(r["Number_of_confirmed_cases"]),
+        _out_date_year,
+        "cases",
+    ),
+    Case(
+        "brazil-dengue-microregion-monthly",
+        "dengue_brazil.csv",
+        lambda r: int(r["year"]),
+        lambda r: r["micro_code"],
+        lambda r: int(r["dengue_cases"]),
+        lambda r: r["period_start"].year,
+        "counts",
+    ),
+    Case(
+        "philippines-dengue-monthly",
+        "dengue_philippines.csv",
+        lambda r: int(r["Year"]),
+        lambda r: r["Region"],
+        lambda r: int(r["Dengue_Cases"]),
+        lambda r: r["period_start"].year,
+        "counts",
+    ),
+    Case(
+        "srilanka-dengue-monthly",
+        "dengue_sri_lanka.csv",
+        lambda r: r["Date"].year,
+        lambda r: r["City"],
+        lambda r: int(r["Value"]),
+        lambda r: r["period_start"].year,
+        "counts",
+    ),
 ]
 
 
@@ -104,7 +134,8 @@ def _quarantined(out: Path) -> set[int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[c.profile for c in CASES])
 def test_totals_reconcile_by_year_and_place(
-        case: Case, outputs: dict[str, tuple[Path, IngestResult]]) -> None:
+    case: Case, outputs: dict[str, tuple[Path, IngestResult]]
+) -> None:
     out, result = outputs[case.profile]
     assert result.accepted + result.quarantined == result.read
     held = _quarantined(out)
@@ -147,8 +178,7 @@ def test_totals_reconcile_by_year_and_place(
 
 
 @pytest.mark.slow
-def test_quarantine_is_small_and_explained(
-        outputs: dict[str, tuple[Path, IngestResult]]) -> None:
+def test_quarantine_is_small_and_explained(outputs: dict[str, tuple[Path, IngestResult]]) -> None:
     for profile, (_out, result) in outputs.items():
         rules = result.by_rule()
         if profile.startswith("brazil"):
@@ -163,18 +193,22 @@ def test_quarantine_is_small_and_explained(
 
 @pytest.mark.slow
 def test_taiwan_keeps_imported_cases_with_country_of_infection(
-        outputs: dict[str, tuple[Path, IngestResult]]) -> None:
+    outputs: dict[str, tuple[Path, IngestResult]],
+) -> None:
     out, _ = outputs["taiwan-dengue-linelist"]
     held = _quarantined(out)
     cases = pq.read_table(out / "cases.parquet").to_pylist()
     imported = [c for c in cases if c["imported"]]
-    source = [r for i, r in enumerate(_rows(_source("dengue_taiwan.csv")), start=1)
-              if r["Imported"] == "Y" and i not in held]
+    source = [
+        r
+        for i, r in enumerate(_rows(_source("dengue_taiwan.csv")), start=1)
+        if r["Imported"] == "Y" and i not in held
+    ]
     assert len(imported) == len(source)
-    with_country = Counter(c["country_of_infection"] for c in imported
-                           if c["country_of_infection"])
-    source_countries = Counter(r["Country_infected"] for r in source
-                               if r["Country_infected"] not in ("", "None", "OTHERS"))
+    with_country = Counter(c["country_of_infection"] for c in imported if c["country_of_infection"])
+    source_countries = Counter(
+        r["Country_infected"] for r in source if r["Country_infected"] not in ("", "None", "OTHERS")
+    )
     assert sum(with_country.values()) == sum(source_countries.values())
     # The neighbours Taiwan imports most dengue from are named by ISO code.
     assert {"IDN", "VNM", "PHL", "THA"} <= set(with_country)

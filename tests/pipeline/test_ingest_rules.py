@@ -51,9 +51,18 @@ ROWS = """id,dx,onset,reported,sex,age,outcome,province
 11,DENGUE,2025-01-03,2025-01-06,Q,9,alive,Kampot
 """
 
-EXPECTED = {3: "unknown_code", 4: "bad_date", 5: "date_order", 6: "duplicate_id",
-            7: "future_date", 8: "missing_required", 9: "implausible_age", 10: "bad_number",
-            11: "unknown_area", 12: "unknown_code"}
+EXPECTED = {
+    3: "unknown_code",
+    4: "bad_date",
+    5: "date_order",
+    6: "duplicate_id",
+    7: "future_date",
+    8: "missing_required",
+    9: "implausible_age",
+    10: "bad_number",
+    11: "unknown_area",
+    12: "unknown_code",
+}
 
 
 @pytest.fixture

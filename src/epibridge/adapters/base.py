@@ -61,6 +61,8 @@ def strings_table(columns: Mapping[str, list[str | None]], records: list[int]) -
     return pa.table(arrays)
 
 
-def raw_from_arrow(path: Path, table: pa.Table, unreadable: tuple[Unreadable, ...] = ()) -> RawTable:
+def raw_from_arrow(
+    path: Path, table: pa.Table, unreadable: tuple[Unreadable, ...] = ()
+) -> RawTable:
     """Wrap an Arrow table built by :func:`strings_table` as a RawTable."""
     return RawTable(path=path, table=ibis.memtable(table), unreadable=unreadable)

@@ -123,12 +123,18 @@ def read_delimited(
     name = f"raw_{abs(hash((str(path), id(con)))):x}"
     columns = {c: "VARCHAR" for c in header}
     try:
+        # Loaded once into a columnar temporary table in file order (insertion order is
+        # preserved), so the row id is the record number and the look-ups that scan a
+        # column or two do not parse the text again.
         raw_con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT *, "
-            f"(row_number() OVER ())::BIGINT AS {RECORD} FROM read_csv(?, header=?, "
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM read_csv(?, header=?, "
             "delim=?, quote=?, escape=?, columns=?, encoding=?, skip=?, store_rejects=true, "
             f"rejects_table='{name}_rejects', rejects_scan='{name}_scans', auto_detect=false)",
             [str(path), header_row, delimiter, quote, quote, columns, duck_encoding, skip],
+        )
+        raw_con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {name}_v AS SELECT *, "
+            f"(rowid + 1)::BIGINT AS {RECORD} FROM {name}"
         )
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0]
@@ -149,7 +155,7 @@ def read_delimited(
             f"{rejects[0][0]}: {rejects[0][2]})",
             "check the delimiter and quoting, or repair the export",
         )
-    table: ir.Table = con.table(name)
+    table: ir.Table = con.table(f"{name}_v")
     unreadable: list[Unreadable] = []
     if rejects:
         offset = 1 + skip if header_row else skip

@@ -16,9 +16,11 @@ Reader = Callable[[Path, Mapping[str, Any], Any, Collection[str]], RawTable]
 
 
 def _plain(reader: Callable[[Path, Mapping[str, Any]], RawTable]) -> Reader:
-    def read(path: Path, options: Mapping[str, Any], con: Any,
-             expected: Collection[str]) -> RawTable:
+    def read(
+        path: Path, options: Mapping[str, Any], con: Any, expected: Collection[str]
+    ) -> RawTable:
         return reader(path, options)
+
     return read
 
 

@@ -65,7 +65,7 @@ def require_text(path: Path, encoding: str, declared: str) -> str:
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        if exc.start < len(raw) - 4:  # not just a character cut at the 64 KiB boundary
+        if len(raw) < _HEAD or exc.start < len(raw) - 4:  # not a character cut at the end
             line = raw[: exc.start].count(b"\n") + 1
             raise SourceError(
                 path,

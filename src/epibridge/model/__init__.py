@@ -1,1 +1,1 @@
-"""The nouns of epibridge: schemas, errors and small frozen values. Standard library and pyarrow only."""
+"""The nouns of epibridge: schemas, errors and small frozen values (stdlib and pyarrow)."""

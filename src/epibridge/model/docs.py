@@ -15,9 +15,16 @@ END = "<!-- END GENERATED {name} -->"
 
 
 def _type(t: pa.DataType) -> str:
-    return {"string": "text", "date32[day]": "date", "int8": "integer", "int16": "integer",
-            "int32": "integer", "int64": "integer", "float": "decimal", "bool": "true/false"
-            }.get(str(t), str(t))
+    return {
+        "string": "text",
+        "date32[day]": "date",
+        "int8": "integer",
+        "int16": "integer",
+        "int32": "integer",
+        "int64": "integer",
+        "float": "decimal",
+        "bool": "true/false",
+    }.get(str(t), str(t))
 
 
 def schema_table(name: str) -> str:
@@ -26,8 +33,7 @@ def schema_table(name: str) -> str:
     for f in schema:
         meta = f.metadata or {}
         desc = meta.get(b"description", b"").decode().replace("|", "\\|")
-        lines.append(f"| `{f.name}` | {_type(f.type)} | {'no' if f.nullable else 'yes'} | "
-                     f"{desc} |")
+        lines.append(f"| `{f.name}` | {_type(f.type)} | {'no' if f.nullable else 'yes'} | {desc} |")
     return "\n".join(lines)
 
 
@@ -59,7 +65,9 @@ def render(document: str, blocks: dict[str, str]) -> str:
 def generated_blocks() -> dict[str, dict[str, str]]:
     """doc file (relative to docs/) -> {block name -> rendered body}."""
     return {
-        "data-model.md": {name: schema_table(name) for name in
-                          ("cases", "counts", "denominators", "reporting", "quarantine")},
+        "data-model.md": {
+            name: schema_table(name)
+            for name in ("cases", "counts", "denominators", "reporting", "quarantine")
+        },
         "validation.md": {"rules": rules_table()},
     }

@@ -40,7 +40,8 @@ class PeriodSpec:
 
     Exactly one source: ``from_date`` (a model date field such as ``date_onset``, falling
     back through ``fallback_dates``), ``date_column`` (a source column holding a date, read
-    with ``date_formats``, for aggregates dated by the first day of their period), ``year`` + ``week``, ``year`` + ``month``, ``year``
+    with ``date_formats``, for aggregates dated by the first day of their period),
+    ``year`` + ``week``, ``year`` + ``month``, ``year``
     alone, a DHIS2 period string column ``dhis2``, or explicit ``start`` + ``end`` columns.
     """
 

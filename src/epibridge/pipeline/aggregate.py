@@ -9,13 +9,28 @@ from epibridge.model.schema import COUNTS
 from epibridge.pipeline.checks import text
 from epibridge.pipeline.harmonize import MEASURE, VALUE
 
-CELL = ("country", "admin1", "admin2", "admin3", "area", "area_level", "disease", "period",
-        "period_type", "calendar", "period_start", "period_end", "age_band", "sex")
+CELL = (
+    "country",
+    "admin1",
+    "admin2",
+    "admin3",
+    "area",
+    "area_level",
+    "disease",
+    "period",
+    "period_type",
+    "calendar",
+    "period_start",
+    "period_end",
+    "age_band",
+    "sex",
+)
 
 
 def _typed(table: ir.Table) -> ir.Table:
-    return table.select(**{f.name: table[f.name].cast(ibis.dtype(f.type).copy(nullable=True))
-                           for f in COUNTS})
+    return table.select(
+        **{f.name: table[f.name].cast(ibis.dtype(f.type).copy(nullable=True)) for f in COUNTS}
+    )
 
 
 def cases_to_counts(cases: ir.Table, by_age: bool = False, by_sex: bool = False) -> ir.Table:
@@ -29,8 +44,11 @@ def cases_to_counts(cases: ir.Table, by_age: bool = False, by_sex: bool = False)
         keys.append("age_band")
     if by_sex:
         keys.append("sex")
-    dead = ibis.ifelse(cases["outcome"] == "dead", cases["case_count"],
-                       ibis.ifelse(cases["outcome"].isnull(), ibis.null(), 0))
+    dead = ibis.ifelse(
+        cases["outcome"] == "dead",
+        cases["case_count"],
+        ibis.ifelse(cases["outcome"].isnull(), ibis.null(), 0),
+    )
     grouped = cases.group_by(keys).aggregate(
         cases=cases["case_count"].sum().cast("int64"),
         deaths=dead.sum().cast("int64"),
@@ -62,11 +80,25 @@ def pivot_measures(values: ir.Table) -> tuple[ir.Table, ir.Table]:
     bad_cells = cells.filter(bad).select(*CELL, "cases", "deaths")
     joined = values.inner_join(bad_cells, [values[k].identical_to(bad_cells[k]) for k in CELL])
     quarantine = joined.select(
-        file=joined["source_file"], record=joined["source_record"],
-        field=ibis.literal("deaths"), value=joined["deaths"].cast("string"),
+        file=joined["source_file"],
+        record=joined["source_record"],
+        field=ibis.literal("deaths"),
+        value=joined["deaths"].cast("string"),
         rule=ibis.literal("deaths_exceed_cases"),
-        message=text("deaths (", joined["deaths"], ") exceed cases (", joined["cases"],
-                     ") in the cell ", joined["area"], " ", joined["disease"], " ",
-                     joined["period"], "; all records of the cell are held back"),
-        suggestion=ibis.null().cast("string"), other_rules=ibis.null().cast("string"))
+        message=text(
+            "deaths (",
+            joined["deaths"],
+            ") exceed cases (",
+            joined["cases"],
+            ") in the cell ",
+            joined["area"],
+            " ",
+            joined["disease"],
+            " ",
+            joined["period"],
+            "; all records of the cell are held back",
+        ),
+        suggestion=ibis.null().cast("string"),
+        other_rules=ibis.null().cast("string"),
+    )
     return good, quarantine

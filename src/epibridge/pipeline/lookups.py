@@ -10,8 +10,9 @@ do no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
+from typing import Any
 
 import pyarrow as pa
 import pycountry
@@ -19,39 +20,62 @@ from rapidfuzz import process
 
 from epibridge.registry import calendars, geography
 
-AREA_COLUMNS = ("admin1", "admin2", "admin3", "area", "area_level", "_area_from", "_area_to",
-                "_area_next", "_area_problem", "_area_field", "_area_value", "_area_suggest")
+AREA_COLUMNS = (
+    "admin1",
+    "admin2",
+    "admin3",
+    "area",
+    "area_level",
+    "_area_from",
+    "_area_to",
+    "_area_next",
+    "_area_problem",
+    "_area_field",
+    "_area_value",
+    "_area_suggest",
+)
 
 
 def _children(country: str) -> set[str]:
     return {u.parent for u in geography.units(country) if u.parent}
 
 
-def _area_row(country: str, path: Sequence[str | None], columns: Sequence[str],
-              match: str, codes: dict[str, str], with_children: set[str]) -> dict[str, object]:
+def _area_row(
+    country: str,
+    path: Sequence[str | None],
+    columns: Sequence[str],
+    match: str,
+    codes: dict[str, str],
+    with_children: set[str],
+) -> dict[str, object]:
     row: dict[str, object] = {c: None for c in AREA_COLUMNS}
     row.update(admin1=None, area=country, area_level=0)
     names = [p for p in path]
     if match == "code":
         # Codes: the finest non-empty column is looked up directly.
-        finest = next(((c, v) for c, v in reversed(list(zip(columns, names, strict=True)))
-                       if v), None)
+        finest = next(
+            ((c, v) for c, v in reversed(list(zip(columns, names, strict=True))) if v), None
+        )
         if finest is None:
             return row
         # A FHIR identifier arrives as "system|value": the value is the code.
         value = finest[1].rsplit("|", 1)[-1]
         code = codes.get(finest[1], codes.get(value, value))
         try:
-            unit = geography.unit(code)
+            found: geography.Unit | None = geography.unit(code)
         except KeyError:
-            unit = geography.resolve(country, [value])
-            if unit is None:
-                row.update(_area_problem="unknown_area", _area_field=finest[0],
-                           _area_value=finest[1],
-                           _area_suggest=", ".join(geography.suggest(country, finest[1])))
+            found = geography.resolve(country, [value])
+            if found is None:
+                row.update(
+                    _area_problem="unknown_area",
+                    _area_field=finest[0],
+                    _area_value=finest[1],
+                    _area_suggest=", ".join(geography.suggest(country, finest[1])),
+                )
                 return row
-        return _fill(row, unit)
-    unit = None
+        assert found is not None
+        return _fill(row, found)
+    unit: geography.Unit | None = None
     for depth in range(1, len(names) + 1):
         if not names[depth - 1]:
             break
@@ -61,10 +85,14 @@ def _area_row(country: str, path: Sequence[str | None], columns: Sequence[str],
             parent_known = unit.code if unit is not None else None
             if depth == 1 or (parent_known in with_children):
                 level = depth
-                row.update(_area_problem="unknown_area", _area_field=columns[depth - 1],
-                           _area_value=names[depth - 1],
-                           _area_suggest=", ".join(
-                               geography.suggest(country, str(names[depth - 1]), level)))
+                row.update(
+                    _area_problem="unknown_area",
+                    _area_field=columns[depth - 1],
+                    _area_value=names[depth - 1],
+                    _area_suggest=", ".join(
+                        geography.suggest(country, str(names[depth - 1]), level)
+                    ),
+                )
                 return row
             break  # the registry knows no units below this one: keep the coarser unit
         unit = found
@@ -77,8 +105,9 @@ def _fill(row: dict[str, object], unit: geography.Unit) -> dict[str, object]:
         chain.append(geography.unit(chain[-1].parent))
     for u in chain:
         row[f"admin{u.level}"] = u.code
-    row.update(area=unit.code, area_level=unit.level, _area_from=unit.valid_from,
-               _area_to=unit.valid_to)
+    row.update(
+        area=unit.code, area_level=unit.level, _area_from=unit.valid_from, _area_to=unit.valid_to
+    )
     successors = geography.to_current(unit.code, date.max) if unit.valid_to else []
     whole = [code for code, weight in successors if weight >= 0.999]
     if len(whole) == 1 and whole[0] != unit.code:
@@ -86,13 +115,17 @@ def _fill(row: dict[str, object], unit: geography.Unit) -> dict[str, object]:
     return row
 
 
-def resolve_areas(distinct: pa.Table, country: str, columns: Sequence[str], match: str,
-                  codes: dict[str, str]) -> pa.Table:
+def resolve_areas(
+    distinct: pa.Table, country: str, columns: Sequence[str], match: str, codes: dict[str, str]
+) -> pa.Table:
     """One row per distinct place path: registry codes, validity, or the problem found."""
     with_children = _children(country)
     key_names = [f"_akey{i}" for i in range(len(columns))]
-    paths = zip(*(distinct.column(i).to_pylist() for i in range(len(columns))), strict=True) \
-        if columns else iter([()])
+    paths = (
+        zip(*(distinct.column(i).to_pylist() for i in range(len(columns))), strict=True)
+        if columns
+        else iter([()])
+    )
     rows = []
     for path in paths:
         row = _area_row(country, path, columns, match, codes, with_children)
@@ -100,20 +133,33 @@ def resolve_areas(distinct: pa.Table, country: str, columns: Sequence[str], matc
         rows.append(row)
     schema = pa.schema(
         [(k, pa.string()) for k in key_names]
-        + [("admin1", pa.string()), ("admin2", pa.string()), ("admin3", pa.string()),
-           ("area", pa.string()), ("area_level", pa.int8()), ("_area_from", pa.date32()),
-           ("_area_to", pa.date32()), ("_area_next", pa.string()),
-           ("_area_problem", pa.string()), ("_area_field", pa.string()),
-           ("_area_value", pa.string()), ("_area_suggest", pa.string())])
+        + [
+            ("admin1", pa.string()),
+            ("admin2", pa.string()),
+            ("admin3", pa.string()),
+            ("area", pa.string()),
+            ("area_level", pa.int8()),
+            ("_area_from", pa.date32()),
+            ("_area_to", pa.date32()),
+            ("_area_next", pa.string()),
+            ("_area_problem", pa.string()),
+            ("_area_field", pa.string()),
+            ("_area_value", pa.string()),
+            ("_area_suggest", pa.string()),
+        ]
+    )
     return pa.Table.from_pylist(rows, schema=schema)
 
 
 def country_code(name: str) -> str | None:
     """ISO 3166-1 alpha-3 for a country name or code as written in surveillance exports."""
     text = name.strip()
-    for attempt in (lambda: pycountry.countries.get(alpha_3=text.upper()),
-                    lambda: pycountry.countries.get(alpha_2=text.upper()),
-                    lambda: pycountry.countries.lookup(text)):
+    attempts: list[Callable[[], Any]] = [
+        lambda: pycountry.countries.get(alpha_3=text.upper()),
+        lambda: pycountry.countries.get(alpha_2=text.upper()),
+        lambda: pycountry.countries.lookup(text),
+    ]
+    for attempt in attempts:
         try:
             found = attempt()
         except LookupError:
@@ -146,25 +192,42 @@ def resolve_countries(values: Sequence[str | None], codes: dict[str, str]) -> pa
         if value is None:
             continue
         code = folded.get(value.strip().upper()) or country_code(value)
-        rows.append({"_ckey": value, "_country": code,
-                     "_csuggest": None if code else country_suggestions(value)})
-    return pa.Table.from_pylist(rows, schema=pa.schema(
-        [("_ckey", pa.string()), ("_country", pa.string()), ("_csuggest", pa.string())]))
+        rows.append(
+            {
+                "_ckey": value,
+                "_country": code,
+                "_csuggest": None if code else country_suggestions(value),
+            }
+        )
+    return pa.Table.from_pylist(
+        rows,
+        schema=pa.schema(
+            [("_ckey", pa.string()), ("_country", pa.string()), ("_csuggest", pa.string())]
+        ),
+    )
 
 
 def suggest_codes(value: str, known: Sequence[str], limit: int = 3) -> str:
     return ", ".join(str(m[0]) for m in process.extract(value, list(known), limit=limit))
 
 
-_PERIOD_SCHEMA = pa.schema([("_pkey", pa.string()), ("_pkey2", pa.string()),
-                            ("_p_label", pa.string()), ("_p_type", pa.string()),
-                            ("_p_calendar", pa.string()), ("_p_start", pa.date32()),
-                            ("_p_end", pa.date32()), ("_p_problem", pa.string())])
+_PERIOD_SCHEMA = pa.schema(
+    [
+        ("_pkey", pa.string()),
+        ("_pkey2", pa.string()),
+        ("_p_label", pa.string()),
+        ("_p_type", pa.string()),
+        ("_p_calendar", pa.string()),
+        ("_p_start", pa.date32()),
+        ("_p_end", pa.date32()),
+        ("_p_problem", pa.string()),
+    ]
+)
 
 
 def resolve_dhis2_periods(values: Sequence[str | None]) -> pa.Table:
     """Distinct DHIS2 period strings -> canonical periods (or the reason they fail)."""
-    rows = []
+    rows: list[dict[str, object]] = []
     for value in values:
         if value is None:
             continue
@@ -173,8 +236,16 @@ def resolve_dhis2_periods(values: Sequence[str | None]) -> pa.Table:
         except ValueError as exc:
             rows.append({"_pkey": value, "_p_problem": str(exc)})
             continue
-        rows.append({"_pkey": value, "_p_label": p.label, "_p_type": p.type,
-                     "_p_calendar": p.calendar, "_p_start": p.start, "_p_end": p.end})
+        rows.append(
+            {
+                "_pkey": value,
+                "_p_label": p.label,
+                "_p_type": p.type,
+                "_p_calendar": p.calendar,
+                "_p_start": p.start,
+                "_p_end": p.end,
+            }
+        )
     return pa.Table.from_pylist(rows, schema=_PERIOD_SCHEMA)
 
 
@@ -193,8 +264,7 @@ def period_from_bounds(start: date, end: date) -> calendars.Period:
         candidate = calendars.period_containing(start, kind)
         if candidate.start == start and candidate.end == end:
             return candidate
-    raise ValueError(f"{start}..{end} ({days} days) is not a day, week, month, quarter or "
-                     "year")
+    raise ValueError(f"{start}..{end} ({days} days) is not a day, week, month, quarter or year")
 
 
 def resolve_bounds(pairs: Sequence[tuple[str | None, str | None]]) -> pa.Table:
@@ -208,8 +278,13 @@ def resolve_bounds(pairs: Sequence[tuple[str | None, str | None]]) -> pa.Table:
             if end_text and "T00:00" in end_text and end > start:
                 end -= timedelta(days=1)
             p = period_from_bounds(start, end)
-            row.update(_p_label=p.label, _p_type=p.type, _p_calendar=p.calendar,
-                       _p_start=p.start, _p_end=p.end)
+            row.update(
+                _p_label=p.label,
+                _p_type=p.type,
+                _p_calendar=p.calendar,
+                _p_start=p.start,
+                _p_end=p.end,
+            )
         except ValueError as exc:
             row["_p_problem"] = f"period {start_text}..{end_text}: {exc}"
         rows.append(row)

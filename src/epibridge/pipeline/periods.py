@@ -25,8 +25,7 @@ class PeriodColumns:
 
 
 def week_system(spec: PeriodSpec, country: str) -> str:
-    return calendars.country_week_system(country) if spec.calendar == "country" \
-        else spec.calendar
+    return calendars.country_week_system(country) if spec.calendar == "country" else spec.calendar
 
 
 def _from_date(day: ir.DateValue, kind: str, system: str) -> PeriodColumns:
@@ -43,13 +42,22 @@ def _from_date(day: ir.DateValue, kind: str, system: str) -> PeriodColumns:
         start = ibis.date(day.year(), 1, 1)
         label, cal = day.year().cast("string"), "gregorian"
     else:
-        raise ValueError(f"period type '{kind}' cannot be derived from a date; use day, "
-                         "week, month or year")
+        raise ValueError(
+            f"period type '{kind}' cannot be derived from a date; use day, week, month or year"
+        )
     end = calendars.period_end_expr(start, kind)
-    missing = ibis.ifelse(day.isnull(), ibis.literal("no date to place the record in a "
-                                                     "period"), ibis.null()).cast("string")
-    return PeriodColumns(label, ibis.literal(kind), ibis.literal(cal), start, end,
-                         ibis.null().cast("string"), missing)
+    missing = ibis.ifelse(
+        day.isnull(), ibis.literal("no date to place the record in a period"), ibis.null()
+    ).cast("string")
+    return PeriodColumns(
+        label,
+        ibis.literal(kind),
+        ibis.literal(cal),
+        start,
+        end,
+        ibis.null().cast("string"),
+        missing,
+    )
 
 
 def _iso_date(year: ir.IntegerValue, month: ir.IntegerValue) -> ir.DateValue:
@@ -57,26 +65,51 @@ def _iso_date(year: ir.IntegerValue, month: ir.IntegerValue) -> ir.DateValue:
     return text.try_cast("date")
 
 
-def period_columns(raw: ir.Table, spec: PeriodSpec, country: str,
-                   dates: dict[str, ir.DateValue]) -> PeriodColumns:
-    """Period of each row of ``raw`` (dates: the typed model date fields)."""
+def period_columns(
+    raw: ir.Table,
+    spec: PeriodSpec,
+    country: str,
+    dates: dict[str, ir.DateValue],
+    texts: dict[str, ir.StringValue],
+) -> PeriodColumns:
+    """Period of each row of ``raw`` (dates: the typed model date fields; texts: their
+    source text, so that an unreadable date is told apart from a missing one)."""
     system = week_system(spec, country)
     if spec.from_date:
-        chain = [dates[name] for name in (spec.from_date, *spec.fallback_dates)]
+        names = (spec.from_date, *spec.fallback_dates)
+        chain = [dates[name] for name in names]
         day = ibis.coalesce(*chain) if len(chain) > 1 else chain[0]
-        return _from_date(day, spec.type, system)
+        found = _from_date(day, spec.type, system)
+        given = [texts[n] for n in names if n in texts]
+        text = (
+            (ibis.coalesce(*given) if len(given) > 1 else given[0])
+            if given
+            else ibis.null().cast("string")
+        )
+        return PeriodColumns(
+            found.label, found.type, found.calendar, found.start, found.end, text, found.problem
+        )
     if spec.date_column:
         text = blank_to_null(source(raw, spec.date_column))
         columns = _from_date(parse_date(text, spec.date_formats), spec.type, system)
-        problem = ibis.ifelse(text.notnull() & columns.problem.notnull(),
-                              text.concat(" is not a date"), columns.problem).cast("string")
-        return PeriodColumns(columns.label, columns.type, columns.calendar, columns.start,
-                             columns.end, text, problem)
+        problem = ibis.ifelse(
+            text.notnull() & columns.problem.notnull(),
+            text.concat(" is not a date"),
+            columns.problem,
+        ).cast("string")
+        return PeriodColumns(
+            columns.label, columns.type, columns.calendar, columns.start, columns.end, text, problem
+        )
     if spec.dhis2 or spec.start:
-        return PeriodColumns(raw["_p_label"], raw["_p_type"], raw["_p_calendar"],
-                             raw["_p_start"], raw["_p_end"],
-                             blank_to_null(source(raw, spec.dhis2 or str(spec.start))),
-                             raw["_p_problem"])
+        return PeriodColumns(
+            raw["_p_label"],
+            raw["_p_type"],
+            raw["_p_calendar"],
+            raw["_p_start"],
+            raw["_p_end"],
+            blank_to_null(source(raw, spec.dhis2 or str(spec.start))),
+            raw["_p_problem"],
+        )
     if spec.year is None:
         raise ValueError("period needs a year column")
     year_text = blank_to_null(source(raw, spec.year))
@@ -87,32 +120,60 @@ def period_columns(raw: ir.Table, spec: PeriodSpec, country: str,
         week_text = blank_to_null(source(raw, spec.week))
         week = parse_count(week_text)
         start = calendars.week_start_from_year_week_expr(year, week, system)
-        ok = ((week >= 1) & (week <= 53)
-              & (calendars.week_year_expr(start, system) == year)
-              & (calendars.week_number_expr(start, system) == week))
+        ok = (
+            (week >= 1)
+            & (week <= 53)
+            & (calendars.week_year_expr(start, system) == year)
+            & (calendars.week_number_expr(start, system) == week)
+        )
         label = year.cast("string").concat("-W", week.cast("string").lpad(2, "0"))
         label_source = year_text.fill_null("").concat("/", week_text.fill_null(""))
-        problem = ibis.ifelse(ok.fill_null(False), ibis.null(), label_source.concat(
-            " is not a week of the ", ibis.literal(system), " calendar"))
-        return PeriodColumns(label, ibis.literal("week"), ibis.literal(system), start,
-                             start + ibis.interval(days=6), label_source,
-                             problem.cast("string"))
+        problem = ibis.ifelse(
+            ok.fill_null(False),
+            ibis.null(),
+            label_source.concat(" is not a week of the ", ibis.literal(system), " calendar"),
+        )
+        return PeriodColumns(
+            label,
+            ibis.literal("week"),
+            ibis.literal(system),
+            start,
+            start + ibis.interval(days=6),
+            label_source,
+            problem.cast("string"),
+        )
     if spec.month:
         month_text = blank_to_null(source(raw, spec.month))
-        names = {**{k: str(v) for k, v in MONTHS.items()},
-                 **{k: str(v) for k, v in spec.month_names.items()}}
-        by_name = month_text.lower().substitute(names, else_=month_text)
+        month_numbers = {
+            **{k: str(v) for k, v in MONTHS.items()},
+            **{k: str(v) for k, v in spec.month_names.items()},
+        }
+        by_name = month_text.lower().substitute(month_numbers, else_=month_text)
         month = parse_count(by_name.cast("string"))
         start = _iso_date(year, month)
         label_source = year_text.fill_null("").concat("/", month_text.fill_null(""))
-        problem = ibis.ifelse(start.isnull(), label_source.concat(" is not a year and month"),
-                              ibis.null()).cast("string")
-        return PeriodColumns(start.strftime("%Y-%m"), ibis.literal("month"),
-                             ibis.literal("gregorian"), start,
-                             calendars.period_end_expr(start, "month"), label_source, problem)
+        problem = ibis.ifelse(
+            start.isnull(), label_source.concat(" is not a year and month"), ibis.null()
+        ).cast("string")
+        return PeriodColumns(
+            start.strftime("%Y-%m"),
+            ibis.literal("month"),
+            ibis.literal("gregorian"),
+            start,
+            calendars.period_end_expr(start, "month"),
+            label_source,
+            problem,
+        )
     start = _iso_date(year, ibis.literal(1))
-    problem = ibis.ifelse(start.isnull(), year_text.fill_null("").concat(" is not a year"),
-                          ibis.null()).cast("string")
-    return PeriodColumns(year.cast("string"), ibis.literal("year"),
-                         ibis.literal("gregorian"), start,
-                         calendars.period_end_expr(start, "year"), year_text, problem)
+    problem = ibis.ifelse(
+        start.isnull(), year_text.fill_null("").concat(" is not a year"), ibis.null()
+    ).cast("string")
+    return PeriodColumns(
+        year.cast("string"),
+        ibis.literal("year"),
+        ibis.literal("gregorian"),
+        start,
+        calendars.period_end_expr(start, "year"),
+        year_text,
+        problem,
+    )

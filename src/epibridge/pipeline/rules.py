@@ -9,27 +9,27 @@ from __future__ import annotations
 
 RULES: dict[str, str] = {
     "unreadable_record": "The record could not be split into fields (wrong number of "
-                         "fields, broken JSON value, invalid FHIR resource).",
+    "fields, broken JSON value, invalid FHIR resource).",
     "missing_required": "A required field is empty.",
     "unknown_code": "A code (disease, sex, classification, outcome, country, measure, "
-                    "stratum) is not in the profile's code map or the registry; the nearest "
-                    "known codes are suggested.",
+    "stratum) is not in the profile's code map or the registry; the nearest "
+    "known codes are suggested.",
     "unknown_area": "The place does not match any unit of the geography registry; the "
-                    "nearest known names are suggested.",
+    "nearest known names are suggested.",
     "bad_date": "A date cannot be read in any of the profile's date formats, or is "
-                "impossible (2023-02-30).",
+    "impossible (2023-02-30).",
     "bad_period": "The reporting period cannot be read (week 54, month 13, unknown DHIS2 "
-                  "period string).",
+    "period string).",
     "bad_number": "A count or age is not a number (or a count is not whole).",
     "future_date": "A date lies after the day of the ingest run.",
     "date_order": "Dates are out of order: onset after report or after diagnosis.",
     "implausible_age": "The age is below the minimum or above the maximum plausible age "
-                       "([rules] min_age, max_age; default 0 and 120).",
+    "([rules] min_age, max_age; default 0 and 120).",
     "negative_count": "A count of cases or deaths is negative.",
     "deaths_exceed_cases": "More deaths than cases in one cell.",
     "unit_not_valid": "The place is a unit that did not exist on the period's dates (an "
-                      "abolished or not-yet-created unit); with [area] crosswalk = true, "
-                      "whole-unit mergers are followed instead.",
+    "abolished or not-yet-created unit); with [area] crosswalk = true, "
+    "whole-unit mergers are followed instead.",
     "duplicate_id": "The case id already appeared in an earlier record of the same input.",
     "duplicate_cell": "The same (area, disease, period, stratum) cell appears twice.",
 }

@@ -28,21 +28,66 @@ from epibridge.model.schema import CASES, COUNTS
 
 _TOP = {"profile", "read", "fields", "period", "area", "measures", "unpivot", "rules"}
 _PROFILE_KEYS = {"name", "title", "version", "format", "dataset", "country", "description"}
-_FIELD_KEYS = {"column", "value", "codes", "codes_from", "case_sensitive", "format", "formats",
-               "required", "missing"}
-_PERIOD_KEYS = {"type", "calendar", "from_date", "date_column", "date_formats", "fallback_dates", "year", "week", "month",
-                "dhis2", "start", "end", "buddhist_era", "month_names"}
+_FIELD_KEYS = {
+    "column",
+    "value",
+    "codes",
+    "codes_from",
+    "case_sensitive",
+    "format",
+    "formats",
+    "required",
+    "missing",
+}
+_PERIOD_KEYS = {
+    "type",
+    "calendar",
+    "from_date",
+    "date_column",
+    "date_formats",
+    "fallback_dates",
+    "year",
+    "week",
+    "month",
+    "dhis2",
+    "start",
+    "end",
+    "buddhist_era",
+    "month_names",
+}
 _AREA_KEYS = {"columns", "match", "codes", "crosswalk", "required_level", "missing"}
 _MEASURE_KEYS = {"column", "value", "map", "strata_column", "strata"}
 _UNPIVOT_KEYS = {"columns", "name", "value"}
-_READ_KEYS = {"encoding", "delimiter", "quote", "header", "skip_rows", "sheet", "header_row",
-              "columns", "data_set"}
+_READ_KEYS = {
+    "encoding",
+    "delimiter",
+    "quote",
+    "header",
+    "skip_rows",
+    "sheet",
+    "header_row",
+    "columns",
+    "data_set",
+}
 _RULE_KEYS = {"min_age", "max_age"}
 _DATES = ("date_onset", "date_diagnosis", "date_report")
 _PERIOD_TYPES = ("day", "week", "month", "year")
 #: Fields an adapter or the pipeline fills itself; a profile cannot map them.
-_DERIVED = {"country", "period", "period_type", "calendar", "period_start", "period_end", "source_file",
-            "source_record", "admin1", "admin2", "admin3", "area", "area_level"}
+_DERIVED = {
+    "country",
+    "period",
+    "period_type",
+    "calendar",
+    "period_start",
+    "period_end",
+    "source_file",
+    "source_record",
+    "admin1",
+    "admin2",
+    "admin3",
+    "area",
+    "area_level",
+}
 
 
 def _line_of(text: str, section: str, key: str | None) -> int | None:
@@ -77,8 +122,9 @@ class _Checker:
     def keys(self, section: str, table: Mapping[str, Any], allowed: set[str]) -> None:
         for key in table:
             if key not in allowed:
-                raise self.fail(section, key, f"unknown key '{key}'; allowed keys: "
-                                f"{', '.join(sorted(allowed))}")
+                raise self.fail(
+                    section, key, f"unknown key '{key}'; allowed keys: {', '.join(sorted(allowed))}"
+                )
 
     def table(self, section: str, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -99,15 +145,18 @@ class _Checker:
 
     def codes(self, section: str, key: str, value: Any) -> dict[str, str]:
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise self.fail(section, key, "must be a table of source value = \"code\"")
+            raise self.fail(section, key, 'must be a table of source value = "code"')
         return {str(k): v for k, v in value.items()}
 
 
 def _field(check: _Checker, target: str, spec: Any, allowed: set[str]) -> FieldMap:
     section = f"fields.{target}"
     if target not in allowed:
-        raise check.fail("fields", target, f"'{target}' is not a field of this dataset; "
-                         f"fields: {', '.join(sorted(allowed))}")
+        raise check.fail(
+            "fields",
+            target,
+            f"'{target}' is not a field of this dataset; fields: {', '.join(sorted(allowed))}",
+        )
     if isinstance(spec, str):
         return FieldMap(target=target, column=spec)
     spec = check.table(section, spec)
@@ -130,11 +179,16 @@ def _field(check: _Checker, target: str, spec: Any, allowed: set[str]) -> FieldM
 
 def _period(check: _Checker, spec: dict[str, Any]) -> PeriodSpec:
     check.keys("period", spec, _PERIOD_KEYS)
-    sources = [k for k in ("from_date", "date_column", "week", "month", "dhis2", "start")
-               if k in spec]
+    sources = [
+        k for k in ("from_date", "date_column", "week", "month", "dhis2", "start") if k in spec
+    ]
     if not sources and "year" not in spec:
-        raise check.fail("period", None, "say where the period comes from: from_date, "
-                         "year + week, year + month, year, dhis2, or start + end")
+        raise check.fail(
+            "period",
+            None,
+            "say where the period comes from: from_date, "
+            "year + week, year + month, year, dhis2, or start + end",
+        )
     if len(sources) > 1 and set(sources) != {"week", "month"}:
         raise check.fail("period", sources[1], f"give one period source, not {sources}")
     if "from_date" in spec and spec["from_date"] not in _DATES:
@@ -166,16 +220,26 @@ def _measures(check: _Checker, spec: dict[str, Any]) -> MeasureSpec:
     check.keys("measures", spec, _MEASURE_KEYS)
     mapping: dict[str, tuple[str, str]] = {}
     for code, target in check.table("measures.map", spec.get("map", {})).items():
-        if (not isinstance(target, dict) or set(target) != {"disease", "measure"}
-                or target["measure"] not in ("cases", "deaths")):
-            raise check.fail("measures.map", code, "each entry is { disease = \"CODE\", "
-                             "measure = \"cases\" | \"deaths\" }")
+        if (
+            not isinstance(target, dict)
+            or set(target) != {"disease", "measure"}
+            or target["measure"] not in ("cases", "deaths")
+        ):
+            raise check.fail(
+                "measures.map",
+                code,
+                'each entry is { disease = "CODE", measure = "cases" | "deaths" }',
+            )
         mapping[str(code)] = (target["disease"], target["measure"])
     strata: dict[str, tuple[str | None, str | None]] = {}
     for code, target in check.table("measures.strata", spec.get("strata", {})).items():
         if not isinstance(target, dict) or not set(target) <= {"age_band", "sex"}:
-            raise check.fail("measures.strata", code, "each entry is { age_band = \"0-4\", "
-                             "sex = \"F\" } (either may be left out for 'all')")
+            raise check.fail(
+                "measures.strata",
+                code,
+                'each entry is { age_band = "0-4", '
+                "sex = \"F\" } (either may be left out for 'all')",
+            )
         strata[str(code)] = (target.get("age_band") or None, target.get("sex") or None)
     return MeasureSpec(
         column=check.str_("measures", "column", spec.get("column")),
@@ -201,28 +265,34 @@ def parse_profile(text: str, path: Path) -> Profile:
             raise check.fail("profile", None, f"missing required key '{key}'")
     fmt, dataset = head["format"], head["dataset"]
     if fmt not in FORMATS:
-        raise check.fail("profile", "format", f"'{fmt}' is not a format; use one of "
-                         f"{', '.join(FORMATS)}")
+        raise check.fail(
+            "profile", "format", f"'{fmt}' is not a format; use one of {', '.join(FORMATS)}"
+        )
     if dataset not in DATASETS:
-        raise check.fail("profile", "dataset", f"'{dataset}' is not a dataset; use one of "
-                         f"{', '.join(DATASETS)}")
+        raise check.fail(
+            "profile", "dataset", f"'{dataset}' is not a dataset; use one of {', '.join(DATASETS)}"
+        )
     read = check.table("read", doc.get("read", {}))
     check.keys("read", {k: v for k, v in read.items() if k != "unpivot"}, _READ_KEYS)
     schema = CASES if dataset == "cases" else COUNTS
     allowed = {f.name for f in schema} - _DERIVED
-    fields = {t: _field(check, t, s, allowed)
-              for t, s in check.table("fields", doc.get("fields", {})).items()}
+    fields = {
+        t: _field(check, t, s, allowed)
+        for t, s in check.table("fields", doc.get("fields", {})).items()
+    }
     area = check.table("area", doc.get("area", {}))
     check.keys("area", area, _AREA_KEYS)
     if area.get("match", "name") not in ("name", "code"):
-        raise check.fail("area", "match", "must be \"name\" or \"code\"")
+        raise check.fail("area", "match", 'must be "name" or "code"')
     unpivot = None
     if "unpivot" in doc:
         up = check.table("unpivot", doc["unpivot"])
         check.keys("unpivot", up, _UNPIVOT_KEYS)
-        unpivot = Unpivot(check.strs("unpivot", "columns", up.get("columns")),
-                          check.str_("unpivot", "name", up.get("name")),
-                          check.str_("unpivot", "value", up.get("value")))
+        unpivot = Unpivot(
+            check.strs("unpivot", "columns", up.get("columns")),
+            check.str_("unpivot", "name", up.get("name")),
+            check.str_("unpivot", "value", up.get("value")),
+        )
     rules = check.table("rules", doc.get("rules", {}))
     check.keys("rules", rules, _RULE_KEYS)
     return Profile(
@@ -246,7 +316,8 @@ def parse_profile(text: str, path: Path) -> Profile:
             missing=check.strs("area", "missing", area.get("missing", [])),
         ),
         measures=_measures(check, check.table("measures", doc["measures"]))
-        if "measures" in doc else None,
+        if "measures" in doc
+        else None,
         unpivot=unpivot,
         rules=rules,
     )
@@ -268,8 +339,12 @@ def load_profile(name_or_path: str | Path) -> Profile:
     else:
         known = shipped()
         if str(name_or_path) not in known:
-            raise ProfileError(str(name_or_path), "profile", "no shipped profile of that name "
-                               f"and no such file; shipped profiles: {', '.join(sorted(known))}")
+            raise ProfileError(
+                str(name_or_path),
+                "profile",
+                "no shipped profile of that name "
+                f"and no such file; shipped profiles: {', '.join(sorted(known))}",
+            )
         path = known[str(name_or_path)]
     try:
         text = path.read_text(encoding="utf-8")
