@@ -110,7 +110,7 @@ def run_demo(workspace: Path, today: date, console: Console) -> list[IngestResul
     for item in INPUTS:
         path = locate(item)
         profile = load_profile(item.profile)
-        console.print(f"ingesting [cyan]{item.file}[/] ({item.note})")
+        console.print(f"ingesting [cyan]{item.file}[/]: {item.note}", soft_wrap=True)
         started = time.perf_counter()
         result = ingest(profile, [path], workspace / item.profile, today)
         seconds = time.perf_counter() - started

@@ -144,7 +144,9 @@ def read_delimited(
             "check [read] encoding and delimiter in the profile",
         ) from None
     rejects = raw_con.execute(
-        f"SELECT line, error_type, error_message, csv_line FROM {name}_rejects ORDER BY line"
+        # One reject row per missing column: keep one per line.
+        f"SELECT line, first(error_type), first(error_message), first(csv_line) "
+        f"FROM {name}_rejects GROUP BY line ORDER BY line"
     ).fetchall()
     n_good = int(raw_con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0])
     if rejects and len(rejects) > _MAX_MALFORMED_SHARE * (n_good + len(rejects)) + 10:
@@ -159,8 +161,11 @@ def read_delimited(
     unreadable: list[Unreadable] = []
     if rejects:
         offset = 1 + skip if header_row else skip
-        records = [int(line) - offset for line, *_ in rejects]
+        lines = [int(line) for line, *_ in rejects]
+        blanks = _blank_lines_before(path, lines)
+        records = [line - offset - blank for line, blank in zip(lines, blanks, strict=True)]
         table = _renumber(table, records)
+        _check_numbering(path, table, records, lines)
         unreadable = [
             Unreadable(
                 record=r,
@@ -173,17 +178,55 @@ def read_delimited(
     return RawTable(path=path, table=table, unreadable=tuple(unreadable))
 
 
+def _check_numbering(path: Path, table: ir.Table, records: list[int], lines: list[int]) -> None:
+    """Refuse a file whose malformed records cannot be numbered unambiguously.
+
+    Malformed records are reported by physical line; a line break inside a quoted field
+    makes lines and records drift apart. Rather than give two records one number, say so.
+    """
+    clash = table.filter(table[RECORD].isin(records)).count().to_pyarrow().as_py()
+    if clash or len(set(records)) != len(records) or min(records) < 1:
+        shown = ", ".join(str(n) for n in lines[:10])
+        raise SourceError(
+            path,
+            f"has records with the wrong number of fields (lines {shown}) "
+            "and fields containing line breaks, so its records cannot be "
+            "numbered reliably",
+            "repair the listed lines and ingest again",
+        )
+
+
+def _blank_lines_before(path: Path, lines: list[int]) -> list[int]:
+    """How many blank lines precede each of the (sorted) physical ``lines``.
+
+    Blank lines are not records, but the engine reports malformed records by physical
+    line; this converts one to the other. It reads the file once, and only runs when a
+    file has malformed records.
+    """
+    counts: list[int] = []
+    blank, wanted = 0, iter(lines)
+    target = next(wanted, None)
+    with path.open("rb") as handle:
+        for number, text in enumerate(handle, start=1):
+            while target is not None and number == target:
+                counts.append(blank)
+                target = next(wanted, None)
+            if target is None:
+                break
+            if not text.rstrip(b"\r\n"):
+                blank += 1
+    counts += [blank] * (len(lines) - len(counts))
+    return counts
+
+
 def _renumber(table: ir.Table, rejected: list[int]) -> ir.Table:
     """Give the k-th good row its record number, counting the rejected records before it."""
     # Rejected record r_i (sorted, i from 0) shifts every good row from k = r_i - i onward
     # by one more; an as-of join finds, for each good row, how many shifts apply.
     ordered = sorted(rejected)
-    steps = ibis.memtable(
-        {
-            "_from": [r - i for i, r in enumerate(ordered)],
-            "_shift": list(range(1, len(ordered) + 1)),
-        }
-    )
+    # Consecutive rejected records give the same threshold: the last (largest) shift wins.
+    shift_from = {r - i: i + 1 for i, r in enumerate(ordered)}
+    steps = ibis.memtable({"_from": list(shift_from), "_shift": list(shift_from.values())})
     joined = table.asof_join(steps, on=table[RECORD] >= steps["_from"])
     shifted = joined.mutate(**{RECORD: joined[RECORD] + joined["_shift"].fill_null(0)})
     return shifted.drop("_from", "_shift")
