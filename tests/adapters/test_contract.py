@@ -7,6 +7,7 @@ from the rows, and a SourceError naming the file for an empty file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import ibis
@@ -41,7 +42,7 @@ def _csv(tmp: Path) -> Path:
     return path
 
 
-SAMPLES = {
+SAMPLES: dict[str, Callable[[Path], Path]] = {
     "delimited": _csv,
     "excel": _xlsx,
     "dhis2-json": lambda tmp: EXAMPLES / "dhis2_datavalueset.json",

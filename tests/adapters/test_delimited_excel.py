@@ -25,7 +25,7 @@ from epibridge.adapters.excel import read_excel
 from epibridge.model.errors import SourceError
 
 HEADER = ["id", "date", "place"]
-field = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+field = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
 row = st.lists(field, min_size=0, max_size=5)
 
 
