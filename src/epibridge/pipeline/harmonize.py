@@ -568,9 +568,9 @@ def _record_checks(t: ir.Table, profile: Profile) -> list[Check]:
                     t["_area_value"],
                     "' in ",
                     t["_area_field"],
-                    " is not a unit of "
-                    f"{profile.country} in the geography registry; correct the name, or add "
-                    "it to [area] codes in the profile",
+                    f" matches no unit of {profile.country} in the geography registry "
+                    "(at that level, under the places named before it); correct the name, "
+                    "or add it to [area] codes in the profile",
                 ),
                 ibis.ifelse(t["_area_suggest"] == "", ibis.null(), t["_area_suggest"]).cast(
                     "string"
@@ -708,13 +708,21 @@ def _place(t: ir.Table, profile: Profile) -> dict[str, ir.Value]:
         if profile.area.crosswalk
         else ibis.literal(False)
     )
+    # Before a unit that kept its predecessor's name existed, the name meant the old unit.
+    before = (
+        early
+        & t["_area_alt"].notnull()
+        & (t["_alt_to"].isnull() | (t["period_start"] <= t["_alt_to"]))
+    )
+    area = ibis.cases((follow, t["_area_next"]), (before, t["_area_alt"]), else_=t["_la_area"])
+    admin1 = ibis.cases((follow, t["_area_next"]), (before, t["_area_alt"]), else_=t["_la_admin1"])
     return {
-        "admin1": ibis.ifelse(follow, t["_area_next"], t["_la_admin1"]),
+        "admin1": admin1,
         "admin2": t["_la_admin2"],
         "admin3": t["_la_admin3"],
-        "area": ibis.ifelse(follow, t["_area_next"], t["_la_area"]),
+        "area": area,
         "area_level": t["_la_area_level"],
-        "_area_invalid": ((gone & ~follow) | early).fill_null(False),
+        "_area_invalid": ((gone & ~follow) | (early & ~before)).fill_null(False),
     }
 
 

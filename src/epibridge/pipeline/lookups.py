@@ -29,6 +29,8 @@ AREA_COLUMNS = (
     "_area_from",
     "_area_to",
     "_area_next",
+    "_area_alt",
+    "_alt_to",
     "_area_problem",
     "_area_field",
     "_area_value",
@@ -84,19 +86,44 @@ def _area_row(
         if found is None or found.level < depth:
             parent_known = unit.code if unit is not None else None
             if depth == 1 or (parent_known in with_children):
-                level = depth
+                name = str(names[depth - 1])
                 row.update(
                     _area_problem="unknown_area",
                     _area_field=columns[depth - 1],
-                    _area_value=names[depth - 1],
-                    _area_suggest=", ".join(
-                        geography.suggest(country, str(names[depth - 1]), level)
-                    ),
+                    _area_value=name,
+                    _area_suggest=_elsewhere(country, name, depth)
+                    or ", ".join(geography.suggest(country, name, depth)),
                 )
                 return row
             break  # the registry knows no units below this one: keep the coarser unit
         unit = found
-    return _fill(row, unit) if unit is not None else row
+    if unit is None:
+        return row
+    row = _fill(row, unit)
+    if unit.valid_from is not None and unit.level == 1:
+        # A name kept across a reorganisation (Viet Nam 2025: "Ha Noi", "Ho Chi Minh City")
+        # matches the new unit; records dated before it belong to the old one.
+        before = geography.resolve(
+            country,
+            [codes.get(n, n) if n else n for n in names[:1]],
+            on=unit.valid_from - timedelta(days=1),
+        )
+        if before is not None and before.code != unit.code and before.level == 1:
+            row.update(_area_alt=before.code, _alt_to=before.valid_to)
+    return row
+
+
+def _elsewhere(country: str, name: str, level: int) -> str:
+    """Units of that name under another parent: a place filed under the wrong province."""
+    key = geography.normalise_name(name)
+    found = [
+        u
+        for u in geography.units(country)
+        if u.level == level and geography.normalise_name(u.name) == key and u.parent
+    ]
+    return ", ".join(
+        f"{u.code} ({u.name}, in {geography.unit(str(u.parent)).name})" for u in found[:3]
+    )
 
 
 def _fill(row: dict[str, object], unit: geography.Unit) -> dict[str, object]:
@@ -142,6 +169,8 @@ def resolve_areas(
             ("_area_from", pa.date32()),
             ("_area_to", pa.date32()),
             ("_area_next", pa.string()),
+            ("_area_alt", pa.string()),
+            ("_alt_to", pa.date32()),
             ("_area_problem", pa.string()),
             ("_area_field", pa.string()),
             ("_area_value", pa.string()),
