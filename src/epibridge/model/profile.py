@@ -88,6 +88,9 @@ class MeasureSpec:
     map: Mapping[str, tuple[str, str]]
     strata_column: str | None = None
     strata: Mapping[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    #: A column that marks values deleted at the source (DHIS2 ``deleted``); such values
+    #: are held back as ``deleted_in_source`` rather than counted.
+    deleted_column: str | None = None
 
 
 @dataclass(frozen=True)

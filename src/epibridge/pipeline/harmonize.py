@@ -263,6 +263,8 @@ def _sources(t: ir.Table, profile: Profile) -> dict[str, ir.Value]:
         out["_s__mvalue"] = blank_to_null(source(t, spec.value))
         if spec.strata_column:
             out["_s__stratum"] = blank_to_null(source(t, spec.strata_column)).fill_null("")
+        if spec.deleted_column:
+            out["_s__deleted"] = blank_to_null(source(t, spec.deleted_column))
     return out
 
 
@@ -499,6 +501,17 @@ def _measure_checks(t: ir.Table, profile: Profile) -> list[Check]:
                     f"' in {spec.strata_column} is not a "
                     "disaggregation this profile maps; add it to [measures.strata]",
                 ),
+            )
+        )
+    if spec.deleted_column:
+        deleted = t["_s__deleted"]
+        checks.append(
+            Check(
+                "deleted_in_source",
+                spec.deleted_column,
+                deleted.lower().isin(["true", "1", "yes"]),
+                deleted,
+                text("the value is marked deleted in the source system; it is not counted"),
             )
         )
     return checks

@@ -10,6 +10,8 @@ from __future__ import annotations
 RULES: dict[str, str] = {
     "unreadable_record": "The record could not be split into fields (wrong number of "
     "fields, broken JSON value, invalid FHIR resource).",
+    "deleted_in_source": "The value is marked deleted in the source system (a DHIS2 export "
+    "made with includeDeleted); it is held back, not counted.",
     "missing_required": "A required field is empty.",
     "unknown_code": "A code (disease, sex, classification, outcome, country, measure, "
     "stratum) is not in the profile's code map or the registry; the nearest "

@@ -56,7 +56,7 @@ _PERIOD_KEYS = {
     "month_names",
 }
 _AREA_KEYS = {"columns", "match", "codes", "crosswalk", "required_level", "missing"}
-_MEASURE_KEYS = {"column", "value", "map", "strata_column", "strata"}
+_MEASURE_KEYS = {"column", "value", "map", "strata_column", "strata", "deleted_column"}
 _UNPIVOT_KEYS = {"columns", "name", "value"}
 _READ_KEYS = {
     "encoding",
@@ -247,6 +247,7 @@ def _measures(check: _Checker, spec: dict[str, Any]) -> MeasureSpec:
         map=mapping,
         strata_column=spec.get("strata_column"),
         strata=strata,
+        deleted_column=spec.get("deleted_column"),
     )
 
 
