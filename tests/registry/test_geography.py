@@ -172,6 +172,44 @@ def test_geojson_codes_are_units() -> None:
     assert all(geo.unit(c) for c in codes)
 
 
+def test_population_rows_name_registry_units() -> None:
+    for r in geo.population():
+        u = geo.unit(r.code)
+        assert u.country == r.country, r
+        assert r.population > 0, r
+
+
+# Totals of the package's own figures: psgc 2026.4.13.0's 18 regions (the builder checks they
+# equal the sum of its 42,010 barangays) and django-ph-geography 1.0.0's 17 regions. Neither
+# package states a separate national figure, so the tolerance is zero: the registry only
+# regroups the 2024 figures (NIR and Sulu) and must not lose or add anyone.
+PHL_TOTALS = {2015: 100_979_303, 2024: 112_727_776}
+
+
+def test_philippines_population_every_region_each_census() -> None:
+    regions = {u.code for u in geo.units("PHL") if u.level == 1}
+    assert len(regions) == 17
+    rows = geo.population("PHL")
+    for year, total in PHL_TOTALS.items():
+        by_code = {r.code: r.population for r in rows if r.year == year}
+        assert set(by_code) == regions, year
+        assert sum(by_code.values()) == total, year
+    assert {r.year for r in rows} == set(PHL_TOTALS)
+    assert all("PSA" in r.source and "POPCEN" in r.source for r in rows)
+
+
+def test_philippines_population_regrouping_is_plausible() -> None:
+    pop = {(r.code, r.year): r.population for r in geo.population("PHL")}
+    for code in {c for c, _ in pop}:
+        ratio = pop[(code, 2024)] / pop[(code, 2015)]
+        # Nine years of growth; PH-12 lost Cotabato City and 63 barangays to BARMM (2019),
+        # so it may shrink a little, and PH-14 gained them.
+        assert 0.9 < ratio < 1.6, (code, ratio)
+    # Negros Island Region went back to VI and VII: both stay larger than before NIR.
+    assert pop[("PH-06", 2024)] > pop[("PH-06", 2015)]
+    assert pop[("PH-07", 2024)] > pop[("PH-07", 2015)]
+
+
 # ----------------------------------------------------- real ingested datasets
 
 
