@@ -26,6 +26,8 @@ from importlib import resources
 import ibis  # type: ignore[import-untyped, unused-ignore]
 import ibis.expr.types as ir  # type: ignore[import-untyped, unused-ignore]
 
+from epibridge.model.schema import PERIOD_TYPES as SCHEMA_PERIOD_TYPES
+
 WeekSystem = str
 """``"iso"`` (Monday start), ``"cdc"`` (Sunday start, MMWR) or a start weekday
 ``"mon"``..``"sun"``; ``"mon"`` is the same system as ``"iso"`` and ``"sun"`` as ``"cdc"``."""
@@ -53,17 +55,8 @@ _SYSTEM_BY_WEEKDAY: dict[int, str] = {
 
 GREGORIAN = "gregorian"
 
-PERIOD_TYPES: tuple[str, ...] = (
-    "day",
-    "week",
-    "biweek",
-    "month",
-    "bimonth",
-    "quarter",
-    "sixmonth",
-    "year",
-    "financial_year",
-)
+# The period types of the data model: one list, defined with the schema.
+PERIOD_TYPES: tuple[str, ...] = SCHEMA_PERIOD_TYPES
 
 # Month-based types: how many months one period spans.
 _SPAN_MONTHS: dict[str, int] = {
