@@ -31,7 +31,14 @@ from epibridge.model.profile import Profile
 from epibridge.model.schema import QUARANTINE
 from epibridge.pipeline import lookups
 from epibridge.pipeline.aggregate import cases_to_counts, pivot_measures
-from epibridge.pipeline.harmonize import Lookups, area_keys, harmonize, prepare, repeated_ids
+from epibridge.pipeline.harmonize import (
+    Harmonized,
+    Lookups,
+    area_keys,
+    harmonize,
+    prepare,
+    repeated_ids,
+)
 from epibridge.pipeline.parse import blank_to_null, source
 from epibridge.registry import diseases, geography
 
@@ -293,6 +300,7 @@ def ingest(
     summaries: list[FileSummary] = []
     accepted_parts: list[ir.Table] = []
     quarantine_parts: list[pa.Table] = []
+    pending: list[tuple[FileSummary, RawTable, ir.Table, Lookups, Harmonized]] = []
     with tempfile.TemporaryDirectory(prefix="epibridge-", dir=out) as work:
         con = connect(Path(work))
         with Watch(con, progress) as watch:
@@ -300,30 +308,42 @@ def ingest(
                 name = path.name
                 watch.step(f"reading {name}")
                 raw = reader(path, profile.read, con, expected)
-                table = prepare(raw.table, profile)
+                table = prepare(raw.table, profile, raw.trimmed)
                 watch.step(f"resolving places and periods in {name}")
                 found = _lookups(table, profile)
                 harmonized = harmonize(table, profile, found, today, name)
-                watch.step(f"finding quarantined records in {name}")
-                q_parts = [
-                    _unreadable_rows(raw),
-                    harmonized.quarantine().to_pyarrow().cast(QUARANTINE),
-                ]
+                summary = FileSummary(file=name)
+                summary.read = int(table.count().to_pyarrow().as_py()) + len(raw.unreadable)
+                summaries.append(summary)
                 accepted = harmonized.accepted()
                 if profile.measures is not None:
+                    # Cells are checked after the pivot, so the quarantine comes first here.
+                    watch.step(f"finding quarantined records in {name}")
+                    q_parts = [
+                        _unreadable_rows(raw),
+                        harmonized.quarantine().to_pyarrow().cast(QUARANTINE),
+                    ]
                     cells, q_cells = pivot_measures(accepted)
                     q_parts.append(q_cells.to_pyarrow().cast(QUARANTINE))
                     accepted = cells
-                q_table = _suggest(pa.concat_tables(q_parts), dict(harmonized.known))
-                summary = FileSummary(file=name)
-                summary.read = int(table.count().to_pyarrow().as_py()) + len(raw.unreadable)
-                summary.quarantined = len(set(q_table.column("record").to_pylist()))
-                summary.by_rule.update(q_table.column("rule").to_pylist())
-                summaries.append(summary)
+                    quarantine_parts.append(_finish_quarantine(q_parts, harmonized, summary))
+                else:
+                    pending.append((summary, raw, table, found, harmonized))
                 accepted_parts.append(accepted)
-                quarantine_parts.append(q_table)
             watch.step("validating, harmonizing and writing")
-            outputs = _write(con, profile, accepted_parts, quarantine_parts, out, weekly)
+            outputs = _write(con, profile, accepted_parts, out, weekly)
+            if profile.measures is None:
+                written = _written_records(con, profile, out)
+            for summary, raw, table, found, harmonized in pending:
+                watch.step(f"finding quarantined records in {summary.file}")
+                # The records not written are the quarantined ones: only they are
+                # harmonized again, to say why (instead of checking every record twice).
+                quarantine = _quarantine_of(
+                    table, written, profile, found, today, summary.file, harmonized
+                )
+                q_parts = [_unreadable_rows(raw), quarantine.to_pyarrow().cast(QUARANTINE)]
+                quarantine_parts.append(_finish_quarantine(q_parts, harmonized, summary))
+            outputs["quarantine"] = _write_quarantine(quarantine_parts, out)
             watch.step("checking the accounting")
             accepted_by_file = _accepted_by_file(con, profile, out)
         for summary in summaries:
@@ -342,6 +362,38 @@ def ingest(
     )
     result.outputs["summary"] = str(out / "summary.json")
     return result
+
+
+def _finish_quarantine(
+    parts: list[pa.Table], harmonized: Harmonized, summary: FileSummary
+) -> pa.Table:
+    """Suggestions filled in, and the file's quarantine counted into ``summary``."""
+    q_table = _suggest(pa.concat_tables(parts), dict(harmonized.known))
+    summary.quarantined = len(set(q_table.column("record").to_pylist()))
+    summary.by_rule.update(q_table.column("rule").to_pylist())
+    return q_table
+
+
+def _written_records(con: Any, profile: Profile, out: Path) -> ir.Table:
+    written = con.read_parquet(out / f"{profile.dataset}.parquet")
+    return written.select("source_file", "source_record")
+
+
+def _quarantine_of(
+    table: ir.Table,
+    written: ir.Table,
+    profile: Profile,
+    found: Lookups,
+    today: date,
+    name: str,
+    harmonized: Harmonized,
+) -> ir.Table:
+    """The quarantine rows of the records of ``table`` that were not written."""
+    if not harmonized.row_local:
+        return harmonized.quarantine()
+    mine = written.filter(written["source_file"] == name)
+    bad = table.anti_join(mine, table[RECORD] == mine["source_record"])
+    return harmonize(bad, profile, found, today, name).quarantine()
 
 
 def _accepted_by_file(con: Any, profile: Profile, out: Path) -> dict[str, int]:
@@ -367,29 +419,19 @@ def _account(summary: FileSummary, profile: Profile) -> None:
 
 
 def _write(
-    con: Any,
-    profile: Profile,
-    accepted: list[ir.Table],
-    quarantine: list[pa.Table],
-    out: Path,
-    weekly: bool,
+    con: Any, profile: Profile, accepted: list[ir.Table], out: Path, weekly: bool
 ) -> dict[str, str]:
     # Rows are written in any order (each keeps its source_record): keeping file order
     # would make the Parquet writer a third slower. Reading (the adapter) keeps order.
     con.raw_sql("SET preserve_insertion_order = false")
     try:
-        return _write_tables(con, profile, accepted, quarantine, out, weekly)
+        return _write_tables(con, profile, accepted, out, weekly)
     finally:
         con.raw_sql("SET preserve_insertion_order = true")
 
 
 def _write_tables(
-    con: Any,
-    profile: Profile,
-    accepted: list[ir.Table],
-    quarantine: list[pa.Table],
-    out: Path,
-    weekly: bool,
+    con: Any, profile: Profile, accepted: list[ir.Table], out: Path, weekly: bool
 ) -> dict[str, str]:
     outputs: dict[str, str] = {}
     union = accepted[0] if len(accepted) == 1 else ibis.union(*accepted, distinct=False)
@@ -405,11 +447,14 @@ def _write_tables(
         counts_path = out / "counts.parquet"
         con.to_parquet(union.drop(*[c for c in union.columns if c.startswith("_")]), counts_path)
         outputs["counts"] = str(counts_path)
+    return outputs
+
+
+def _write_quarantine(quarantine: list[pa.Table], out: Path) -> str:
     q_path = out / "quarantine.csv"
     q_table = pa.concat_tables(quarantine).sort_by([("file", "ascending"), ("record", "ascending")])
     pacsv.write_csv(q_table, q_path)
-    outputs["quarantine"] = str(q_path)
-    return outputs
+    return str(q_path)
 
 
 def _totals(con: Any, out: Path) -> dict[str, int]:

@@ -48,6 +48,9 @@ class RawTable:
     table: ibis.Table
     #: Records that never made it into ``table``; each is quarantined with its message.
     unreadable: tuple[Unreadable, ...] = field(default_factory=tuple)
+    #: The text columns are stored with surrounding spaces removed (exactly as the
+    #: pipeline's trim would remove them), so ``harmonize.prepare`` does not trim again.
+    trimmed: bool = False
 
 
 class Adapter(Protocol):

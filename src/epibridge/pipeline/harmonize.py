@@ -36,6 +36,7 @@ from epibridge.pipeline.parse import (
     parse_date,
     parse_number,
     source,
+    trim,
 )
 from epibridge.pipeline.periods import period_columns
 from epibridge.registry import diseases
@@ -99,6 +100,10 @@ class Harmonized:
     source_file: str
     #: Known codes per source field: the shell suggests the nearest for unknown codes.
     known: Mapping[str, list[str]]
+    #: True when a record's verdict depends only on the record and the look-ups, so that
+    #: harmonizing a subset of the records gives those records the same verdicts (False
+    #: when records are compared with each other inside the expression: duplicate cells).
+    row_local: bool = True
 
     def accepted(self) -> ir.Table:
         ok = self.table.filter(self.table["_q_rule"].isnull())
@@ -136,17 +141,23 @@ class Harmonized:
         )
 
 
-def prepare(raw: ir.Table, profile: Profile) -> ir.Table:
-    """Reshape wide sources into one row per value; give source columns a namespace.
+def prepare(raw: ir.Table, profile: Profile, trimmed: bool = False) -> ir.Table:
+    """Reshape wide sources into one row per value; give source columns a namespace; trim.
 
     Source columns are renamed ``in:<name>``: engines such as DuckDB compare identifiers
     case-insensitively, so a source column ``Date_Onset`` would otherwise shadow the
-    model field ``date_onset`` computed from it.
+    model field ``date_onset`` computed from it. Surrounding spaces are never part of a
+    value: text columns are trimmed here once, unless the adapter already stored them
+    trimmed (``RawTable.trimmed``).
     """
     if profile.unpivot is not None:
         up = profile.unpivot
         raw = raw.pivot_longer(s.cols(*up.columns), names_to=up.name, values_to=up.value)
-    return raw.rename({SOURCE_PREFIX + c: c for c in raw.columns if c != RECORD})
+    named = raw.rename({SOURCE_PREFIX + c: c for c in raw.columns if c != RECORD})
+    if trimmed:
+        return named
+    texts = [c for c in named.columns if c != RECORD and named[c].type().is_string()]
+    return named.mutate(**{c: trim(named[c]) for c in texts}) if texts else named
 
 
 def area_keys(raw: ir.Table, profile: Profile) -> ir.Table:
@@ -777,7 +788,8 @@ def harmonize(
     t = _layer(t, lambda t: _place(t, profile))
     if lookups.repeated_ids is not None:
         t = _with_duplicates(t, lookups.repeated_ids)
-    if profile.dataset == "counts" and profile.measures is None:
+    row_local = not (profile.dataset == "counts" and profile.measures is None)
+    if not row_local:
         t = _with_duplicate_cells(t)
 
     def checks(t: ir.Table) -> list[Check]:
@@ -788,7 +800,7 @@ def harmonize(
         ]
 
     t = t.mutate(_q_rule=first_failed(checks(t)))
-    return Harmonized(t, checks, profile, source_file, known)
+    return Harmonized(t, checks, profile, source_file, known, row_local)
 
 
 def _final(t: ir.Table, profile: Profile, source_file: str) -> ir.Table:

@@ -58,21 +58,24 @@ SOURCE_PREFIX = "in:"
 
 
 def source(t: ir.Table, column: str) -> ir.StringValue:
-    """A source column of a prepared table."""
+    """A source column of a prepared table (trimmed text, see ``harmonize.prepare``)."""
     return t[SOURCE_PREFIX + column]
 
 
 @ibis.udf.scalar.builtin(name="trim")  # type: ignore[untyped-decorator]
-def _trim(value: str) -> str:  # type: ignore[empty-body]
+def trim(value: str) -> str:  # type: ignore[empty-body]
     """The engine's own ``trim`` (spaces): ``StringValue.strip`` passes an explicit set of
     whitespace characters, which DuckDB runs six times slower on every value."""
 
 
 def blank_to_null(value: ir.StringValue, missing: Sequence[str] = ()) -> ir.StringValue:
-    """Trim; empty text and the profile's "no value" spellings become NULL."""
-    trimmed = _trim(value)
+    """Empty text and the profile's "no value" spellings become NULL.
+
+    ``value`` is a source column, trimmed once when the table was prepared (trimming
+    here would trim a column again for every field and look-up that reads it).
+    """
     tokens = ["", *missing]
-    return ibis.ifelse(trimmed.isin(tokens), ibis.null(), trimmed).cast("string")
+    return ibis.ifelse(value.isin(tokens), ibis.null(), value).cast("string")
 
 
 def _format_regex(fmt: str) -> tuple[str, list[str]]:
