@@ -30,7 +30,7 @@ from epibridge.model.errors import EpibridgeError
 from epibridge.model.profile import Profile
 from epibridge.model.schema import QUARANTINE
 from epibridge.pipeline import lookups
-from epibridge.pipeline.aggregate import cases_to_counts, pivot_measures
+from epibridge.pipeline.aggregate import cases_to_counts, pivot_measures, total_cases
 from epibridge.pipeline.harmonize import (
     Harmonized,
     Lookups,
@@ -466,7 +466,7 @@ def _totals(con: Any, out: Path) -> dict[str, int]:
     if (out / "counts.parquet").exists():
         t = con.read_parquet(out / "counts.parquet")
         totals["counts_cells"] = int(t.count().to_pyarrow().as_py())
-        totals["counts_cases"] = int(t["cases"].sum().fill_null(0).to_pyarrow().as_py())
+        totals["counts_cases"] = int(total_cases(t).to_pyarrow().as_py())
     return totals
 
 

@@ -102,3 +102,21 @@ def pivot_measures(values: ir.Table) -> tuple[ir.Table, ir.Table]:
         other_rules=ibis.null().cast("string"),
     )
     return good, quarantine
+
+
+def total_cases(counts: ir.Table) -> ir.IntegerValue:
+    """All cases in a counts table, counting each place-disease-period once.
+
+    A source may send a total cell (age band and sex NULL: "all") beside its strata
+    (FHIR MeasureReport groups do); then the total is the cell's number and the strata
+    are breakdowns of it, not more cases. Without a total, the strata add up.
+    """
+    keys = [k for k in CELL if k not in ("age_band", "sex")]
+    overall = counts["age_band"].isnull() & counts["sex"].isnull()
+    per_cell = counts.group_by(keys).aggregate(
+        has_total=overall.any(),
+        total=ibis.ifelse(overall, counts["cases"], 0).sum(),
+        strata=ibis.ifelse(overall, 0, counts["cases"]).sum(),
+    )
+    chosen = ibis.ifelse(per_cell["has_total"], per_cell["total"], per_cell["strata"])
+    return chosen.sum().fill_null(0).cast("int64")
