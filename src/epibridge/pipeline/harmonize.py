@@ -328,6 +328,16 @@ def _typed(
     return out
 
 
+def _not_a_number(label: str, src: ir.StringValue, value: ir.Value, what: str) -> Check:
+    return Check(
+        "bad_number",
+        label,
+        src.notnull() & value.isnull(),
+        src,
+        text("'", src, f"' in {label} is not {what}"),
+    )
+
+
 def _field_checks(t: ir.Table, profile: Profile, today: date) -> list[Check]:
     """Checks on each mapped field, over the typed layer."""
     checks: list[Check] = []
@@ -407,15 +417,7 @@ def _field_checks(t: ir.Table, profile: Profile, today: date) -> list[Check]:
                 )
             )
         elif kind == "count":
-            checks.append(
-                Check(
-                    "bad_number",
-                    label,
-                    src.notnull() & value.isnull(),
-                    src,
-                    text("'", src, f"' in {label} is not a whole number"),
-                )
-            )
+            checks.append(_not_a_number(label, src, value, "a whole number"))
             checks.append(
                 Check(
                     "negative_count",
@@ -426,15 +428,7 @@ def _field_checks(t: ir.Table, profile: Profile, today: date) -> list[Check]:
                 )
             )
         elif kind == "age":
-            checks.append(
-                Check(
-                    "bad_number",
-                    label,
-                    src.notnull() & value.isnull(),
-                    src,
-                    text("age '", src, f"' in {label} is not a number"),
-                )
-            )
+            checks.append(_not_a_number(label, src, value, "a number (an age in years)"))
             checks.append(
                 Check(
                     "implausible_age",
