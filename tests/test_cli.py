@@ -145,3 +145,20 @@ def test_profiles_lists_shipped_profiles() -> None:
         "fhir-madx-example",
     ):
         assert name in result.stdout
+
+
+def test_bad_date_format_in_profile_is_reported_before_reading(
+    tmp_path: Path, write: Callable[[str, str], Path]
+) -> None:
+    profile = write(
+        "p.toml",
+        PROFILE.replace(
+            'date_report = "reported"',
+            'date_report = { column = "reported", formats = ["%d.%Q.%Y"] }',
+        ),
+    )
+    data = write("in.csv", "reported\n2025-01-01\n")
+    result = run("ingest", "-p", str(profile), "-o", str(tmp_path / "o"), str(data))
+    assert result.returncode == 2
+    assert "[fields.date_report.formats]" in result.stderr
+    assert "%Q is not supported" in result.stderr

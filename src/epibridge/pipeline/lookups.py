@@ -236,10 +236,6 @@ def resolve_countries(values: Sequence[str | None], codes: dict[str, str]) -> pa
     )
 
 
-def suggest_codes(value: str, known: Sequence[str], limit: int = 3) -> str:
-    return ", ".join(str(m[0]) for m in process.extract(value, list(known), limit=limit))
-
-
 _PERIOD_SCHEMA = pa.schema(
     [
         ("_pkey", pa.string()),

@@ -25,6 +25,7 @@ from epibridge.model.profile import (
     Unpivot,
 )
 from epibridge.model.schema import CASES, COUNTS
+from epibridge.pipeline.parse import check_date_format
 
 _TOP = {"profile", "read", "fields", "period", "area", "measures", "unpivot", "rules"}
 _PROFILE_KEYS = {"name", "title", "version", "format", "dataset", "country", "description"}
@@ -164,6 +165,11 @@ def _field(check: _Checker, target: str, spec: Any, allowed: set[str]) -> FieldM
     if ("column" in spec) == ("value" in spec):
         raise check.fail(section, None, "give exactly one of 'column' or 'value'")
     formats = spec.get("formats", spec.get("format", ()))
+    for fmt in check.strs(section, "formats", formats) if formats else ():
+        try:
+            check_date_format(fmt)
+        except ValueError as exc:
+            raise check.fail(section, "formats", str(exc)) from None
     return FieldMap(
         target=target,
         column=check.str_(section, "column", spec["column"]) if "column" in spec else None,
@@ -175,6 +181,16 @@ def _field(check: _Checker, target: str, spec: Any, allowed: set[str]) -> FieldM
         required=bool(spec.get("required", False)),
         missing=check.strs(section, "missing", spec.get("missing", [])),
     )
+
+
+def _date_formats(check: _Checker, value: Any) -> tuple[str, ...]:
+    formats = check.strs("period", "date_formats", value)
+    for fmt in formats:
+        try:
+            check_date_format(fmt)
+        except ValueError as exc:
+            raise check.fail("period", "date_formats", str(exc)) from None
+    return formats
 
 
 def _period(check: _Checker, spec: dict[str, Any]) -> PeriodSpec:
@@ -203,7 +219,7 @@ def _period(check: _Checker, spec: dict[str, Any]) -> PeriodSpec:
         calendar=spec.get("calendar", "iso"),
         from_date=spec.get("from_date"),
         date_column=spec.get("date_column"),
-        date_formats=check.strs("period", "date_formats", spec.get("date_formats", [])),
+        date_formats=_date_formats(check, spec.get("date_formats", [])),
         fallback_dates=check.strs("period", "fallback_dates", spec.get("fallback_dates", [])),
         year=spec.get("year"),
         week=spec.get("week"),
