@@ -97,16 +97,10 @@ def run_demo(workspace: Path, today: date, console: Console) -> list[IngestResul
     console.print(f"[bold]epibridge demo[/] - workspace [cyan]{workspace.resolve()}[/]\n")
     results: list[IngestResult] = []
     table = Table(title="national data ingested (node stage 1: validate and harmonize)")
-    for col in (
-        "dataset",
-        "profile",
-        "read",
-        "accepted",
-        "quarantined",
-        "cases harmonized",
-        "seconds",
-    ):
-        table.add_column(col, justify="right" if col not in ("dataset", "profile") else "left")
+    table.add_column("country")
+    table.add_column("profile")
+    for col in ("read", "accepted", "held back", "cases", "s"):
+        table.add_column(col, justify="right")
     for item in INPUTS:
         path = locate(item)
         profile = load_profile(item.profile)
@@ -115,9 +109,9 @@ def run_demo(workspace: Path, today: date, console: Console) -> list[IngestResul
         result = ingest(profile, [path], workspace / item.profile, today)
         seconds = time.perf_counter() - started
         results.append(result)
-        total = result.totals.get("counts_cases", result.totals.get("cases_total", 0))
+        total = result.totals.get("cases_total", result.totals.get("counts_cases", 0))
         table.add_row(
-            item.file,
+            profile.country,
             item.profile,
             f"{result.read:,}",
             f"{result.accepted:,}",
@@ -128,12 +122,12 @@ def run_demo(workspace: Path, today: date, console: Console) -> list[IngestResul
     console.print()
     console.print(table)
     console.print(
-        "\nEvery record read is either accepted or quarantined with its reason. Look at:\n"
-        f"  {workspace}/<profile>/summary.json     counts by rule\n"
-        f"  {workspace}/<profile>/quarantine.csv   each held-back record, field, value, "
-        "message\n"
-        f"  {workspace}/<profile>/cases.parquet / counts.parquet   the harmonized tables\n"
-        "Next: `epibridge ingest --help` to run your own files with a profile "
-        "(`epibridge profiles`)."
+        "\nEvery record read is either accepted or held back (quarantined) with its reason.\n"
+        f"In each profile's folder under {workspace}:\n"
+        "  summary.json      read / accepted / quarantined, by rule\n"
+        "  quarantine.csv    each held-back record: file, record, field, value, message\n"
+        "  cases.parquet, counts.parquet   the harmonized tables (docs/data-model.md)\n"
+        "Next: `epibridge profiles`, then `epibridge ingest --help` for your own files.",
+        soft_wrap=True,
     )
     return results
