@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from epibridge.ingest import ingest
 from epibridge.profiles import load_profile
 from tests.conftest import TODAY
@@ -33,3 +35,23 @@ def test_dhis2_values_sum_to_the_accepted_cases(tmp_path: Path) -> None:
     expected = sum(int(v["value"]) for v in good if v["dataElement"] == "IDSR_DENGUE_CASES")
     assert result.totals["counts_cases"] == expected
     assert result.by_rule() == {"bad_period": 1, "negative_count": 1}
+
+
+def test_fhir_case_bundle_to_line_list(tmp_path: Path) -> None:
+    bundle = Path(__file__).resolve().parents[1] / "data" / "fhir" / "dengue-case-bundle.json"
+    result = ingest(load_profile("fhir-case-bundle-example"), [bundle], tmp_path, TODAY)
+    assert (result.read, result.accepted, result.quarantined) == (2, 2, 0)
+    cases = {c["case_id"]: c for c in pq.read_table(tmp_path / "cases.parquet").to_pylist()}
+    first = cases["case-la-0001"]
+    assert (first["disease"], first["disease_detail"]) == ("DENGUE", "Dengue haemorrhagic fever")
+    assert (first["area"], first["sex"], first["classification"]) == ("LA-VT", "F", "confirmed")
+    assert (first["imported"], first["country_of_infection"]) == (True, "THA")
+    second = cases["case-la-0002"]
+    # No onset: the period falls back to the week the case was recorded.
+    assert second["date_onset"] is None
+    assert second["period"] == "2024-W10"
+    assert (second["area"], second["classification"], second["outcome"]) == (
+        "LA-SV",
+        "probable",
+        "alive",
+    )
