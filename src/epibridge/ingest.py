@@ -120,8 +120,9 @@ def connect(workdir: Path, memory_limit: str = "2GB") -> Any:
     con.raw_sql(f"SET memory_limit = '{memory_limit}'")
     con.raw_sql(f"SET temp_directory = '{workdir.as_posix()}'")
     con.raw_sql("SET preserve_insertion_order = true")
-    # Progress is ours to show (see Watch); DuckDB's own bar would print into the table.
-    con.raw_sql("SET enable_progress_bar = false")
+    # Progress is ours to show (see Watch): DuckDB tracks it, but must not print its own
+    # bar into our output.
+    con.raw_sql("SET enable_progress_bar = true")
     con.raw_sql("SET enable_progress_bar_print = false")
     return con
 
