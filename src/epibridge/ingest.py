@@ -160,7 +160,9 @@ class Watch:
                 done = float(self.con.con.query_progress())
             except Exception:
                 continue
-            if done >= 0:
+            # Some statements (COPY) report no progress: keep the bar moving instead of
+            # showing a stuck 0%.
+            if done > 0:
                 self.report(self.label, min(done, 100.0) / 100.0)
 
 
