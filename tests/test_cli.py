@@ -162,3 +162,16 @@ def test_bad_date_format_in_profile_is_reported_before_reading(
     assert result.returncode == 2
     assert "[fields.date_report.formats]" in result.stderr
     assert "%Q is not supported" in result.stderr
+
+
+def test_unwritable_output_folder_is_a_clear_error(
+    tmp_path: Path, write: Callable[[str, str], Path]
+) -> None:
+    blocker = write("blocker", "a file where the output folder should go")
+    data = write("in.csv", "reported\n2025-01-01\n")
+    result = run(
+        "ingest", "-p", str(write("p.toml", PROFILE)), "-o", str(blocker / "out"), str(data)
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert str(blocker) in result.stderr
