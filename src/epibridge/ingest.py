@@ -31,14 +31,9 @@ from epibridge.model.profile import Profile
 from epibridge.model.schema import QUARANTINE
 from epibridge.pipeline import lookups
 from epibridge.pipeline.aggregate import cases_to_counts, pivot_measures, total_cases
-from epibridge.pipeline.harmonize import (
-    Harmonized,
-    Lookups,
-    area_keys,
-    harmonize,
-    prepare,
-    repeated_ids,
-)
+from epibridge.pipeline.duplicates import repeated_ids
+from epibridge.pipeline.harmonize import Harmonized, harmonize, prepare
+from epibridge.pipeline.lookups import Lookups, area_keys
 from epibridge.pipeline.parse import blank_to_null, source
 from epibridge.registry import diseases, geography
 

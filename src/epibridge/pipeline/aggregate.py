@@ -7,7 +7,7 @@ import ibis.expr.types as ir
 
 from epibridge.model.schema import COUNTS
 from epibridge.pipeline.checks import text
-from epibridge.pipeline.harmonize import MEASURE, VALUE
+from epibridge.pipeline.fields import MEASURE, VALUE
 
 CELL = (
     "country",

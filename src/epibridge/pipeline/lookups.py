@@ -11,13 +11,19 @@ do no I/O.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import ibis
+import ibis.expr.types as ir
+import ibis.selectors as s
 import pyarrow as pa
 import pycountry
 from rapidfuzz import process
 
+from epibridge.model.profile import Profile
+from epibridge.pipeline.parse import blank_to_null, source
 from epibridge.registry import calendars, geography
 
 AREA_COLUMNS = (
@@ -314,3 +320,95 @@ def resolve_bounds(pairs: Sequence[tuple[str | None, str | None]]) -> pa.Table:
             row["_p_problem"] = f"period {start_text}..{end_text}: {exc}"
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=_PERIOD_SCHEMA)
+
+
+AREA_FIELDS = ("admin1", "admin2", "admin3", "area", "area_level")
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """Small tables resolved once per distinct value (see ``pipeline.lookups``)."""
+
+    areas: pa.Table | None = None
+    countries: pa.Table | None = None
+    periods: pa.Table | None = None
+    #: case ids seen more than once, with their first record (see ``repeated_ids``)
+    repeated_ids: pa.Table | None = None
+
+
+def area_keys(raw: ir.Table, profile: Profile) -> ir.Table:
+    """The place columns, as the keys the area lookup is built on and joined by."""
+    keys = {
+        f"_akey{i}": blank_to_null(source(raw, c), profile.area.missing).fill_null("")
+        for i, c in enumerate(profile.area.columns)
+    }
+    return raw.mutate(**keys) if keys else raw
+
+
+def join_lookups(raw: ir.Table, profile: Profile, lookups: Lookups) -> ir.Table:
+    if profile.area.columns:
+        if lookups.areas is None:
+            raise ValueError("the area lookup is missing")
+        keyed = area_keys(raw, profile)
+        areas = ibis.memtable(lookups.areas)
+        areas = areas.rename({f"_la_{c}": c for c in AREA_FIELDS})
+        keys = [f"_akey{i}" for i in range(len(profile.area.columns))]
+        raw = keyed.left_join(areas, keys).drop(s.endswith("_right")).drop(*keys)
+    spec = profile.period
+    if lookups.periods is not None:
+        periods = ibis.memtable(lookups.periods)
+        if spec.dhis2:
+            raw = raw.mutate(_pk=blank_to_null(source(raw, spec.dhis2)).fill_null(""))
+            raw = raw.left_join(periods.drop("_pkey2"), raw["_pk"] == periods["_pkey"]).drop(
+                "_pk", "_pkey"
+            )
+        else:
+            raw = raw.mutate(
+                _pk=blank_to_null(source(raw, str(spec.start))).fill_null(""),
+                _pk2=blank_to_null(source(raw, str(spec.end))).fill_null(""),
+            )
+            raw = raw.left_join(
+                periods, [raw["_pk"] == periods["_pkey"], raw["_pk2"] == periods["_pkey2"]]
+            ).drop("_pk", "_pk2", "_pkey", "_pkey2")
+    if lookups.countries is not None:
+        fm = profile.fields["country_of_infection"]
+        countries = ibis.memtable(lookups.countries)
+        raw = raw.mutate(_ck=blank_to_null(source(raw, str(fm.column)), fm.missing))
+        raw = raw.left_join(countries, raw["_ck"] == countries["_ckey"]).drop("_ckey", "_ck")
+    return raw
+
+
+def place_layer(t: ir.Table, profile: Profile) -> dict[str, ir.Value]:
+    """Layer 3b: the record's units, following mergers when the profile allows it."""
+    if not profile.area.columns:
+        return {
+            "admin1": ibis.null().cast("string"),
+            "admin2": ibis.null().cast("string"),
+            "admin3": ibis.null().cast("string"),
+            "area": ibis.literal(profile.country),
+            "area_level": ibis.literal(0, "int8"),
+            "_area_invalid": ibis.literal(False),
+        }
+    gone = t["_area_to"].notnull() & (t["period_start"] > t["_area_to"])
+    early = t["_area_from"].notnull() & (t["period_end"] < t["_area_from"])
+    follow = (
+        (gone & t["_area_next"].notnull() & (t["_la_area_level"] == 1))
+        if profile.area.crosswalk
+        else ibis.literal(False)
+    )
+    # Before a unit that kept its predecessor's name existed, the name meant the old unit.
+    before = (
+        early
+        & t["_area_alt"].notnull()
+        & (t["_alt_to"].isnull() | (t["period_start"] <= t["_alt_to"]))
+    )
+    area = ibis.cases((follow, t["_area_next"]), (before, t["_area_alt"]), else_=t["_la_area"])
+    admin1 = ibis.cases((follow, t["_area_next"]), (before, t["_area_alt"]), else_=t["_la_admin1"])
+    return {
+        "admin1": admin1,
+        "admin2": t["_la_admin2"],
+        "admin3": t["_la_admin3"],
+        "area": area,
+        "area_level": t["_la_area_level"],
+        "_area_invalid": ((gone & ~follow) | (early & ~before)).fill_null(False),
+    }
