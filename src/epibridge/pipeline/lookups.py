@@ -4,8 +4,9 @@ Places, countries of infection and DHIS2/FHIR periods need registry logic (name
 normalisation, fuzzy suggestions, dated validity, period grammars) that is not tabular.
 A national file has millions of rows but only thousands of distinct places, so each
 distinct value is resolved once here and the result is joined to the data as a small
-table: the per-row work stays in the engine. Functions take and return Arrow tables and
-do no I/O.
+table: the per-row work stays in the engine. The resolvers take and return Arrow tables
+and do no I/O; ``join_lookups`` and ``place_layer`` are the Ibis side: the join, and the
+choice of unit by date (validity, crosswalks, same-named predecessors).
 """
 
 from __future__ import annotations
