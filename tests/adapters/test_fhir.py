@@ -13,12 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from epibridge.adapters.base import RECORD, RawTable
-from epibridge.adapters.fhir import (
-    CASE_COLUMNS,
-    MEASURE_REPORT_COLUMNS,
-    read_case_bundle,
-    read_measure_reports,
-)
+from epibridge.adapters.fhir_bundle import CASE_COLUMNS, read_case_bundle
+from epibridge.adapters.fhir_measurereport import MEASURE_REPORT_COLUMNS, read_measure_reports
 from epibridge.model.errors import SourceError
 
 DATA = Path(__file__).parent.parent / "data" / "fhir"

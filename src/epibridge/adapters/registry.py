@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from epibridge.adapters import dhis2, fhir
+from epibridge.adapters import dhis2, fhir_bundle, fhir_measurereport
 from epibridge.adapters.base import RawTable
 from epibridge.adapters.delimited import read_delimited
 from epibridge.adapters.excel import read_excel
@@ -29,6 +29,6 @@ ADAPTERS: dict[str, Reader] = {
     "excel": read_excel,
     "dhis2-json": _plain(dhis2.read_dhis2_json),
     "dhis2-csv": _plain(dhis2.read_dhis2_csv),
-    "fhir-measurereport": _plain(fhir.read_measure_reports),
-    "fhir-bundle": _plain(fhir.read_case_bundle),
+    "fhir-measurereport": _plain(fhir_measurereport.read_measure_reports),
+    "fhir-bundle": _plain(fhir_bundle.read_case_bundle),
 }
