@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from epibridge.registry import calendar_exprs as cx
 from epibridge.registry import calendars as cal
 from epibridge.registry.calendars import Period
 
@@ -241,14 +242,14 @@ def test_ibis_week_expressions_agree_with_scalar(days: list[date], system: str) 
     table = ibis.memtable({"d": days})
     expr = table.select(
         table.d,
-        start=cal.week_start_expr(table.d, system),
-        year=cal.week_year_expr(table.d, system),
-        week=cal.week_number_expr(table.d, system),
-        label=cal.week_label_expr(table.d, system),
-        month_start=cal.month_start_expr(table.d),
+        start=cx.week_start_expr(table.d, system),
+        year=cx.week_year_expr(table.d, system),
+        week=cx.week_number_expr(table.d, system),
+        label=cx.week_label_expr(table.d, system),
+        month_start=cx.month_start_expr(table.d),
     )
     expr = expr.mutate(
-        from_year_week=cal.week_start_from_year_week_expr(expr.year, expr.week, system)
+        from_year_week=cx.week_start_from_year_week_expr(expr.year, expr.week, system)
     )
     rows = ibis.duckdb.connect().to_pyarrow(expr).to_pylist()
     for row in rows:
@@ -281,6 +282,6 @@ def test_period_end_expr_matches_scalar(type_: str, start: date) -> None:
     assert expected.start == start
     table = ibis.memtable({"start": [start]})
     result = ibis.duckdb.connect().to_pyarrow(
-        table.select(end=cal.period_end_expr(table.start, type_))
+        table.select(end=cx.period_end_expr(table.start, type_))
     )
     assert result.to_pylist() == [{"end": expected.end}]

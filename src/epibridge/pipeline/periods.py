@@ -9,7 +9,7 @@ import ibis.expr.types as ir
 
 from epibridge.model.profile import PeriodSpec
 from epibridge.pipeline.parse import MONTHS, blank_to_null, parse_count, parse_date, source
-from epibridge.registry import calendars
+from epibridge.registry import calendar_exprs, calendars
 
 
 @dataclass(frozen=True)
@@ -30,13 +30,13 @@ def week_system(spec: PeriodSpec, country: str) -> str:
 
 def _from_date(day: ir.DateValue, kind: str, system: str) -> PeriodColumns:
     if kind == "week":
-        start = calendars.week_start_expr(day, system)
-        label = calendars.week_label_expr(day, system)
+        start = calendar_exprs.week_start_expr(day, system)
+        label = calendar_exprs.week_label_expr(day, system)
         cal = system
     elif kind == "day":
         start, label, cal = day, day.strftime("%Y-%m-%d"), "gregorian"
     elif kind == "month":
-        start = calendars.month_start_expr(day)
+        start = calendar_exprs.month_start_expr(day)
         label, cal = start.strftime("%Y-%m"), "gregorian"
     elif kind == "year":
         start = ibis.date(day.year(), 1, 1)
@@ -45,7 +45,7 @@ def _from_date(day: ir.DateValue, kind: str, system: str) -> PeriodColumns:
         raise ValueError(
             f"period type '{kind}' cannot be derived from a date; use day, week, month or year"
         )
-    end = calendars.period_end_expr(start, kind)
+    end = calendar_exprs.period_end_expr(start, kind)
     missing = ibis.ifelse(
         day.isnull(), ibis.literal("no date to place the record in a period"), ibis.null()
     ).cast("string")
@@ -119,12 +119,12 @@ def period_columns(
     if spec.week:
         week_text = blank_to_null(source(raw, spec.week))
         week = parse_count(week_text)
-        start = calendars.week_start_from_year_week_expr(year, week, system)
+        start = calendar_exprs.week_start_from_year_week_expr(year, week, system)
         ok = (
             (week >= 1)
             & (week <= 53)
-            & (calendars.week_year_expr(start, system) == year)
-            & (calendars.week_number_expr(start, system) == week)
+            & (calendar_exprs.week_year_expr(start, system) == year)
+            & (calendar_exprs.week_number_expr(start, system) == week)
         )
         label = year.cast("string").concat("-W", week.cast("string").lpad(2, "0"))
         label_source = year_text.fill_null("").concat("/", week_text.fill_null(""))
@@ -160,7 +160,7 @@ def period_columns(
             ibis.literal("month"),
             ibis.literal("gregorian"),
             start,
-            calendars.period_end_expr(start, "month"),
+            calendar_exprs.period_end_expr(start, "month"),
             label_source,
             problem,
         )
@@ -173,7 +173,7 @@ def period_columns(
         ibis.literal("year"),
         ibis.literal("gregorian"),
         start,
-        calendars.period_end_expr(start, "year"),
+        calendar_exprs.period_end_expr(start, "year"),
         year_text,
         problem,
     )

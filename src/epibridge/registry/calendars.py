@@ -23,9 +23,6 @@ from functools import cache
 from importlib import resources
 
 # ibis ships no py.typed marker; unused-ignore keeps this clean once pyproject overrides it.
-import ibis  # type: ignore[import-untyped, unused-ignore]
-import ibis.expr.types as ir  # type: ignore[import-untyped, unused-ignore]
-
 from epibridge.model.schema import PERIOD_TYPES as SCHEMA_PERIOD_TYPES
 
 WeekSystem = str
@@ -59,7 +56,7 @@ GREGORIAN = "gregorian"
 PERIOD_TYPES: tuple[str, ...] = SCHEMA_PERIOD_TYPES
 
 # Month-based types: how many months one period spans.
-_SPAN_MONTHS: dict[str, int] = {
+SPAN_MONTHS: dict[str, int] = {
     "month": 1,
     "bimonth": 2,
     "quarter": 3,
@@ -247,7 +244,7 @@ def cycle_period(type_: str, year: int, index: int = 1, variant: str = "") -> Pe
     six-months, ``"April"``/``"July"``/``"Oct"``/``"Nov"`` financial years (DHIS2 names).
     """
     first_month, year_offset = _variant(type_, variant)
-    span = _SPAN_MONTHS[type_]
+    span = SPAN_MONTHS[type_]
     if not 1 <= index <= 12 // span:
         raise ValueError(f"{type_} number {index} does not exist: expected 1..{12 // span}")
     _check_year(year)
@@ -260,7 +257,7 @@ def _cycle_position(type_: str, d: date, variant: str) -> tuple[int, int]:
     """(labelled year, index) of the ``type_`` period of ``variant`` that contains ``d``."""
     first_month, year_offset = _variant(type_, variant)
     months = d.year * 12 + d.month - 1 - (year_offset * 12 + first_month - 1)
-    return months // 12, (months % 12) // _SPAN_MONTHS[type_] + 1
+    return months // 12, (months % 12) // SPAN_MONTHS[type_] + 1
 
 
 def period_containing(d: date, type: str, system: WeekSystem = "iso", variant: str = "") -> Period:
@@ -276,7 +273,7 @@ def period_containing(d: date, type: str, system: WeekSystem = "iso", variant: s
     if type == "biweek":
         year, week = week_of(d, "iso")
         return biweek_period(year, (week + 1) // 2)
-    if type in _SPAN_MONTHS:
+    if type in SPAN_MONTHS:
         year, index = _cycle_position(type, d, variant)
         return cycle_period(type, year, index, variant)
     raise ValueError(f"unknown period type {type!r}; expected one of {PERIOD_TYPES}")
@@ -398,7 +395,7 @@ def parse_dhis2_period(text: str) -> Period:
 
 def _matching_variant(period: Period) -> str:
     for variant, (first_month, _) in _VARIANTS[period.type].items():
-        if (period.start.month - first_month) % _SPAN_MONTHS[period.type] == 0:
+        if (period.start.month - first_month) % SPAN_MONTHS[period.type] == 0:
             return variant
     raise ValueError(f"period {period.label!r} does not start on a {period.type} boundary")
 
@@ -508,71 +505,3 @@ def country_week_system(iso3: str) -> WeekSystem:
         raise ValueError(
             f"no week convention recorded for country {iso3!r}; known: {sorted(calendars)}"
         ) from None
-
-
-# ---------------------------------------------------------------------------------------
-# Vectorised Ibis builders (plain day-of-week and date arithmetic, backend neutral)
-# ---------------------------------------------------------------------------------------
-
-
-def _days(n: ir.IntegerValue) -> ir.IntervalValue:
-    return n.as_interval("D")
-
-
-def week_start_expr(d: ir.DateValue, system: WeekSystem) -> ir.DateValue:
-    """Start date of the ``system`` week containing ``d``."""
-    weekday = week_start_weekday(system)
-    back = (d.day_of_week.index() - weekday + 7) % 7
-    return d - _days(back)
-
-
-def _week_anchor_expr(d: ir.DateValue, system: WeekSystem) -> ir.DateValue:
-    # Fourth day of the week: it lies in the epi-year, and its day-of-year // 7 is the week.
-    return week_start_expr(d, system) + ibis.interval(days=3)
-
-
-def week_year_expr(d: ir.DateValue, system: WeekSystem) -> ir.IntegerValue:
-    """Epi-year of ``d`` in ``system`` (as ``week_of(d, system)[0]``)."""
-    return _week_anchor_expr(d, system).year()
-
-
-def week_number_expr(d: ir.DateValue, system: WeekSystem) -> ir.IntegerValue:
-    """Week number of ``d`` in ``system`` (as ``week_of(d, system)[1]``)."""
-    return (_week_anchor_expr(d, system).day_of_year() - 1) // 7 + 1
-
-
-def week_label_expr(d: ir.DateValue, system: WeekSystem) -> ir.StringValue:
-    """Canonical week label such as ``2025-W03``, identical to ``Period.label``."""
-    year = week_year_expr(d, system).cast("string").lpad(4, "0")
-    week = week_number_expr(d, system).cast("string").lpad(2, "0")
-    return year + "-W" + week
-
-
-def month_start_expr(d: ir.DateValue) -> ir.DateValue:
-    """First day of the month containing ``d``."""
-    return ibis.date(d.year(), d.month(), 1)
-
-
-def period_end_expr(start: ir.DateValue, type: str) -> ir.DateValue:
-    """Last day (inclusive) of the ``type`` period starting on ``start``."""
-    if type == "day":
-        return start
-    if type == "week":
-        return start + ibis.interval(days=6)
-    if type == "biweek":
-        return start + ibis.interval(days=13)
-    if type in _SPAN_MONTHS:
-        return start + ibis.interval(months=_SPAN_MONTHS[type]) - ibis.interval(days=1)
-    raise ValueError(f"unknown period type {type!r}; expected one of {PERIOD_TYPES}")
-
-
-def week_start_from_year_week_expr(
-    year: ir.IntegerValue, week: ir.IntegerValue, system: WeekSystem
-) -> ir.DateValue:
-    """Start date of week ``week`` of epi-year ``year``, for sources giving only year + week.
-
-    Unlike ``week_start`` it does not reject week 53 of a 52-week year (that yields week 1
-    of the next year); validate with ``weeks_in_year`` upstream if needed.
-    """
-    first = week_start_expr(ibis.date(year, 1, 4), system)
-    return first + _days((week - 1) * 7)
