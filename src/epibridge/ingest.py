@@ -194,13 +194,9 @@ def _lookups(table: ir.Table, profile: Profile) -> Lookups:
     areas = countries = periods = None
     if profile.area.columns:
         keys = [f"_akey{i}" for i in range(len(profile.area.columns))]
+        # Keys are '' for an empty place, in the data and in the lookup alike, so that the
+        # join matches them; the resolver reads '' as "not given".
         distinct = area_keys(table, profile).select(*keys).distinct().to_pyarrow()
-        distinct = pa.table(
-            {
-                k: pa.array([v or None for v in distinct.column(k).to_pylist()], pa.string())
-                for k in keys
-            }
-        )
         areas = lookups.resolve_areas(
             distinct,
             profile.country,
@@ -208,14 +204,6 @@ def _lookups(table: ir.Table, profile: Profile) -> Lookups:
             profile.area.match,
             dict(profile.area.codes),
         )
-        # Join keys: the lookup is joined on the same ''-for-empty keys as the data.
-        areas = areas.set_column(
-            0, keys[0], pa.array([v or "" for v in areas.column(0).to_pylist()], pa.string())
-        )
-        for i, k in enumerate(keys[1:], start=1):
-            areas = areas.set_column(
-                i, k, pa.array([v or "" for v in areas.column(i).to_pylist()], pa.string())
-            )
     spec = profile.period
     if spec.dhis2:
         values = table.select(v=blank_to_null(source(table, spec.dhis2)).fill_null("")).distinct()
