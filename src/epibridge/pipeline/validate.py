@@ -23,6 +23,23 @@ from epibridge.pipeline.fields import (
 )
 
 
+def _unknown(
+    label: str,
+    src: ir.StringValue,
+    value: ir.Value,
+    what: str,
+    name: str,
+    suggestion: ir.StringValue | None = None,
+) -> Check:
+    message = text(
+        "'",
+        src,
+        f"' in {label} is not {what}; correct it at the source or add it to "
+        f"[fields.{name}] codes in the profile",
+    )
+    return Check("unknown_code", label, src.notnull() & value.isnull(), src, message, suggestion)
+
+
 def _not_a_number(label: str, src: ir.StringValue, value: ir.Value, what: str) -> Check:
     return Check(
         "bad_number",
@@ -54,35 +71,10 @@ def field_checks(t: ir.Table, profile: Profile, today: date) -> list[Check]:
                 )
             )
         if kind == "code" or (kind == "band" and fm.codes):
-            checks.append(
-                Check(
-                    "unknown_code",
-                    label,
-                    src.notnull() & value.isnull(),
-                    src,
-                    text(
-                        "'",
-                        src,
-                        f"' in {label} is not a known {WHAT[name]}; correct it at "
-                        f"the source or add it to [fields.{name}] codes in the profile",
-                    ),
-                )
-            )
+            checks.append(_unknown(label, src, value, f"a known {WHAT[name]}", name))
         elif kind == "country":
             checks.append(
-                Check(
-                    "unknown_code",
-                    label,
-                    src.notnull() & value.isnull(),
-                    src,
-                    text(
-                        "'",
-                        src,
-                        f"' in {label} is not a country name or ISO code; correct "
-                        f"it or add it to [fields.{name}] codes",
-                    ),
-                    t["_csuggest"],
-                )
+                _unknown(label, src, value, "a country name or ISO code", name, t["_csuggest"])
             )
         elif kind == "date":
             shown = " or ".join(fm.formats) if fm.formats else "YYYY-MM-DD"
