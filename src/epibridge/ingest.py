@@ -12,7 +12,7 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -221,10 +221,7 @@ def _lookups(table: ir.Table, profile: Profile) -> Lookups:
         col = blank_to_null(source(table, fm.column), fm.missing)
         found = table.select(v=col).distinct().to_pyarrow().column("v").to_pylist()
         countries = lookups.resolve_countries([v for v in found if v], dict(fm.codes))
-    repeated = None
-    if profile.dataset == "cases" and "case_id" in profile.fields:
-        repeated = repeated_ids(table, profile).to_pyarrow()
-    return Lookups(areas=areas, countries=countries, periods=periods, repeated_ids=repeated)
+    return Lookups(areas=areas, countries=countries, periods=periods)
 
 
 def _unreadable_rows(raw: RawTable) -> pa.Table:
@@ -267,6 +264,50 @@ def _suggest(quarantine: pa.Table, known: dict[str, list[str]]) -> pa.Table:
     )
 
 
+@dataclass
+class _Input:
+    """One input file on its way through the run."""
+
+    raw: RawTable
+    table: ir.Table
+    found: Lookups
+    summary: FileSummary
+    harmonized: Harmonized | None = None
+
+
+def _check_names(inputs: Sequence[Path]) -> None:
+    names = [p.name for p in inputs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise EpibridgeError(
+            f"two inputs share the file name {', '.join(twice)}: every harmonized row "
+            "records the name of its file, so rename one of them"
+        )
+
+
+def _load(con: Any, watch: Watch, profile: Profile, inputs: Sequence[Path]) -> list[_Input]:
+    """Read every input and resolve its look-ups; repeated case ids across all inputs."""
+    reader = ADAPTERS[profile.format]
+    expected = source_columns(profile)
+    loaded: list[_Input] = []
+    for path in inputs:
+        watch.step(f"reading {path.name}")
+        raw = reader(path, profile.read, con, expected)
+        table = prepare(raw.table, profile, raw.trimmed)
+        watch.step(f"resolving places and periods in {path.name}")
+        summary = FileSummary(file=path.name)
+        summary.read = int(table.count().to_pyarrow().as_py()) + len(raw.unreadable)
+        loaded.append(_Input(raw, table, _lookups(table, profile), summary))
+    if profile.dataset == "cases" and "case_id" in profile.fields:
+        # Case ids are compared across all inputs of the run, not file by file.
+        watch.step("looking for repeated case ids")
+        named = [(item.summary.file, item.table) for item in loaded]
+        repeated = repeated_ids(named, profile).to_pyarrow()
+        for item in loaded:
+            item.found = replace(item.found, repeated_ids=repeated)
+    return loaded
+
+
 def ingest(
     profile: Profile,
     inputs: Sequence[Path],
@@ -280,58 +321,61 @@ def ingest(
     ``progress(step, fraction)`` is called with each step's name and, while a long query
     runs, the fraction of it done (None when unknown).
     """
+    _check_names(inputs)
     out.mkdir(parents=True, exist_ok=True)
-    reader = ADAPTERS[profile.format]
-    expected = source_columns(profile)
-    summaries: list[FileSummary] = []
     accepted_parts: list[ir.Table] = []
     quarantine_parts: list[pa.Table] = []
-    pending: list[tuple[FileSummary, RawTable, ir.Table, Lookups, Harmonized]] = []
     with tempfile.TemporaryDirectory(prefix="epibridge-", dir=out) as work:
         con = connect(Path(work))
         with Watch(con, progress) as watch:
-            for path in inputs:
-                name = path.name
-                watch.step(f"reading {name}")
-                raw = reader(path, profile.read, con, expected)
-                table = prepare(raw.table, profile, raw.trimmed)
-                watch.step(f"resolving places and periods in {name}")
-                found = _lookups(table, profile)
-                harmonized = harmonize(table, profile, found, today, name)
-                summary = FileSummary(file=name)
-                summary.read = int(table.count().to_pyarrow().as_py()) + len(raw.unreadable)
-                summaries.append(summary)
-                accepted = harmonized.accepted()
+            loaded = _load(con, watch, profile, inputs)
+            for item in loaded:
+                name = item.summary.file
+                item.harmonized = harmonize(item.table, profile, item.found, today, name)
+                accepted = item.harmonized.accepted()
                 if profile.measures is not None:
                     # Cells are checked after the pivot, so the quarantine comes first here.
                     watch.step(f"finding quarantined records in {name}")
-                    q_parts = [
-                        _unreadable_rows(raw),
-                        harmonized.quarantine().to_pyarrow().cast(QUARANTINE),
-                    ]
                     cells, q_cells = pivot_measures(accepted)
-                    q_parts.append(q_cells.to_pyarrow().cast(QUARANTINE))
+                    q_parts = [
+                        _unreadable_rows(item.raw),
+                        item.harmonized.quarantine().to_pyarrow().cast(QUARANTINE),
+                        q_cells.to_pyarrow().cast(QUARANTINE),
+                    ]
+                    quarantine_parts.append(
+                        _finish_quarantine(q_parts, item.harmonized, item.summary)
+                    )
                     accepted = cells
-                    quarantine_parts.append(_finish_quarantine(q_parts, harmonized, summary))
-                else:
-                    pending.append((summary, raw, table, found, harmonized))
                 accepted_parts.append(accepted)
             watch.step("validating, harmonizing and writing")
             outputs = _write(con, profile, accepted_parts, out, weekly)
             if profile.measures is None:
                 written = _written_records(con, profile, out)
-            for summary, raw, table, found, harmonized in pending:
-                watch.step(f"finding quarantined records in {summary.file}")
-                # The records not written are the quarantined ones: only they are
-                # harmonized again, to say why (instead of checking every record twice).
-                quarantine = _quarantine_of(
-                    table, written, profile, found, today, summary.file, harmonized
-                )
-                q_parts = [_unreadable_rows(raw), quarantine.to_pyarrow().cast(QUARANTINE)]
-                quarantine_parts.append(_finish_quarantine(q_parts, harmonized, summary))
+                for item in loaded:
+                    assert item.harmonized is not None
+                    watch.step(f"finding quarantined records in {item.summary.file}")
+                    # The records not written are the quarantined ones: only they are
+                    # harmonized again, to say why (instead of checking every record twice).
+                    quarantine = _quarantine_of(
+                        item.table,
+                        written,
+                        profile,
+                        item.found,
+                        today,
+                        item.summary.file,
+                        item.harmonized,
+                    )
+                    q_parts = [
+                        _unreadable_rows(item.raw),
+                        quarantine.to_pyarrow().cast(QUARANTINE),
+                    ]
+                    quarantine_parts.append(
+                        _finish_quarantine(q_parts, item.harmonized, item.summary)
+                    )
             outputs["quarantine"] = _write_quarantine(quarantine_parts, out)
             watch.step("checking the accounting")
             accepted_by_file = _accepted_by_file(con, profile, out)
+        summaries = [item.summary for item in loaded]
         for summary in summaries:
             summary.accepted = (
                 summary.read - summary.quarantined

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from epibridge.ingest import ingest
+from epibridge.model.errors import EpibridgeError
 from epibridge.profiles import load_profile
 from tests.conftest import TODAY
 
@@ -98,7 +99,7 @@ def test_messages_name_field_value_and_suggest(result: Path) -> None:
     assert "DENGUE" in rows[3]["suggestion"]
     assert "Takeo" in rows[11]["suggestion"]
     assert rows[4]["value"] == "2025-02-30" and "not a real date" in rows[4]["message"]
-    assert "already appeared in record 5" in rows[6]["message"]
+    assert "already appeared in in.csv record 5" in rows[6]["message"]
     assert rows[9]["rule"] == "implausible_age" and "250" in rows[9]["message"]
 
 
@@ -113,3 +114,30 @@ def test_accepted_rows_are_harmonized(result: Path) -> None:
     counts = pq.read_table(result / "counts.parquet").to_pylist()
     assert sum(c["cases"] for c in counts) == len(cases)
     assert sum(c["deaths"] or 0 for c in counts) == 1
+
+
+def test_case_ids_repeated_across_input_files(
+    write: Callable[[str, str], Path], tmp_path: Path
+) -> None:
+    profile = load_profile(write("p.toml", PROFILE))
+    week1 = write("week1.csv", ROWS.splitlines()[0] + "\n" + "\n".join(ROWS.splitlines()[1:3]))
+    week2 = write("week2.csv", ROWS.splitlines()[0] + "\n" + ROWS.splitlines()[1] + "\n")
+    out = tmp_path / "multi"
+    result = ingest(profile, [week1, week2], out, TODAY)
+    held = _quarantine(out)
+    # Case 1 was sent again in the second week's file: held back, pointing at the first.
+    assert [(r["file"], r["record"], r["rule"]) for r in held] == [
+        ("week2.csv", "1", "duplicate_id")
+    ]
+    assert "already appeared in week1.csv record 1" in held[0]["message"]
+    assert (result.read, result.accepted, result.quarantined) == (3, 2, 1)
+
+
+def test_inputs_with_the_same_name_are_refused(
+    write: Callable[[str, str], Path], tmp_path: Path
+) -> None:
+    profile = load_profile(write("p.toml", PROFILE))
+    first = write("a/in.csv", ROWS)
+    second = write("b/in.csv", ROWS)
+    with pytest.raises(EpibridgeError, match=r"share the file name in\.csv"):
+        ingest(profile, [first, second], tmp_path / "o", TODAY)

@@ -6,6 +6,8 @@ engine carry every column of every record through a partition (decision 0005).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import ibis
 import ibis.expr.types as ir
 import ibis.selectors as s
@@ -18,27 +20,46 @@ from epibridge.pipeline.parse import (
     source,
 )
 
+#: Order key of a record across the inputs of one run: file position, then record.
+_FILE_STRIDE = 10**12
 
-def repeated_ids(raw: ir.Table, profile: Profile) -> ir.Table:
-    """Case ids that occur more than once in a prepared table, with their first record.
 
-    The shell runs this on its own (it reads one column) and hands the few repeated ids
-    back through :class:`Lookups`: a window over all columns, or a group-by inside the
-    main expression, would make the engine keep every column of every record around.
+def repeated_ids(tables: Sequence[tuple[str, ir.Table]], profile: Profile) -> ir.Table:
+    """Case ids that occur more than once across the inputs of a run, with their first
+    occurrence (file and record).
+
+    ``tables`` are (file name, prepared table) in input order. The shell runs this on its
+    own (it reads one column) and hands the few repeated ids back through ``Lookups``: a
+    window over all columns, or a group-by inside the main expression, would make the
+    engine keep every column of every record around.
     """
     fm = profile.fields["case_id"]
-    ids = raw.select(
-        case_id=blank_to_null(source(raw, str(fm.column)), fm.missing), rec=raw[RECORD]
+    parts = []
+    for rank, (_name, raw) in enumerate(tables):
+        ids = raw.select(
+            case_id=blank_to_null(source(raw, str(fm.column)), fm.missing),
+            order=raw[RECORD] + rank * _FILE_STRIDE,
+        )
+        parts.append(ids.filter(ids["case_id"].notnull()))
+    ids = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
+    repeated = ids.group_by("case_id").aggregate(first=ids["order"].min(), n=ids.count())
+    repeated = repeated.filter(repeated["n"] > 1)
+    rank = repeated["first"] // _FILE_STRIDE
+    file_name = ibis.cases(*[(rank == i, name) for i, (name, _raw) in enumerate(tables)])
+    return repeated.select(
+        "case_id",
+        _dup_file=file_name.cast("string"),
+        _dup_first=(repeated["first"] % _FILE_STRIDE).cast("int64"),
     )
-    ids = ids.filter(ids["case_id"].notnull())
-    repeated = ids.group_by("case_id").aggregate(_dup_first=ids["rec"].min(), _dup_n=ids.count())
-    return repeated.filter(repeated["_dup_n"] > 1).select("case_id", "_dup_first")
 
 
-def with_repeated_ids(t: ir.Table, repeated: pa.Table) -> ir.Table:
-    """Attach the first record of every case id that occurs more than once."""
+def with_repeated_ids(t: ir.Table, repeated: pa.Table, source_file: str) -> ir.Table:
+    """Mark records whose case id already appeared earlier in the run (this or an earlier
+    input), with where it first appeared."""
     table = ibis.memtable(repeated).rename(_dup_id="case_id")
-    return t.left_join(table, t["case_id"] == table["_dup_id"]).drop("_dup_id")
+    joined = t.left_join(table, t["case_id"] == table["_dup_id"]).drop("_dup_id")
+    itself = (joined["_dup_file"] == source_file) & (joined["_dup_first"] == joined[RECORD])
+    return joined.mutate(_dup_seen=(joined["_dup_first"].notnull() & ~itself).fill_null(False))
 
 
 CELL_KEYS = ("area", "disease", "period_start", "period_end", "age_band", "sex")

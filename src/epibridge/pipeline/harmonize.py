@@ -162,7 +162,7 @@ def harmonize(
     t = _layer(t, period)
     t = _layer(t, lambda t: place_layer(t, profile))
     if lookups.repeated_ids is not None:
-        t = with_repeated_ids(t, lookups.repeated_ids)
+        t = with_repeated_ids(t, lookups.repeated_ids, source_file)
     row_local = not (profile.dataset == "counts" and profile.measures is None)
     if not row_local:
         t = with_duplicate_cells(t)

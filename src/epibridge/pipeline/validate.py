@@ -336,19 +336,20 @@ def record_checks(t: ir.Table, profile: Profile) -> list[Check]:
                 ),
             )
         )
-    if "_dup_first" in t.columns:
-        first = t["_dup_first"]
+    if "_dup_seen" in t.columns:
         checks.append(
             Check(
                 "duplicate_id",
                 label_of(profile.fields["case_id"], "case_id"),
-                first.notnull() & (first < t[RECORD]),
+                t["_dup_seen"],
                 t["case_id"],
                 text(
                     "case id ",
                     t["case_id"],
-                    " already appeared in record ",
-                    first,
+                    " already appeared in ",
+                    t["_dup_file"],
+                    " record ",
+                    t["_dup_first"],
                     "; remove the duplicate or give the case a distinct id",
                 ),
             )
