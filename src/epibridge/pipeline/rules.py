@@ -32,6 +32,7 @@ RULES: dict[str, str] = {
     "unit_not_valid": "The place is a unit that did not exist on the period's dates (an "
     "abolished or not-yet-created unit); with [area] crosswalk = true, "
     "whole-unit mergers are followed instead.",
-    "duplicate_id": "The case id already appeared in an earlier record of the same input.",
+    "duplicate_id": "The case id already appeared in an earlier record of the run (this "
+    "input or an earlier one given to the same ingest).",
     "duplicate_cell": "The same (area, disease, period, stratum) cell appears twice.",
 }
