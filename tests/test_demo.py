@@ -23,3 +23,4 @@ def test_demo_ingests_everything(tmp_path: Path) -> None:
     text = console.export_text()
     assert "quarantine.csv" in text
     assert "peru-dengue-linelist" in text
+    assert (tmp_path / "ws" / "denominators.parquet").exists()

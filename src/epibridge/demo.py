@@ -2,8 +2,9 @@
 
 For now the demo is the node's first stage for every shipped real dataset: it ingests
 each national file with its profile into ``WORKSPACE/<profile>/`` and prints what was
-read, accepted and quarantined, with the harmonized totals. Later stages of the exchange
-(protect, seal, hub, detect, alert) extend it.
+read, accepted and quarantined, with the harmonized totals; it also writes the registry's
+population denominators for those countries (``WORKSPACE/denominators.parquet``).
+Later stages of the exchange (protect, seal, hub, detect, alert) extend it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from datetime import date
 from importlib import resources
 from pathlib import Path
 
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
 from epibridge.ingest import IngestResult, ingest
 from epibridge.model.errors import SourceError
+from epibridge.pipeline.denominators import registry_denominators
 from epibridge.profiles import load_profile
 
 
@@ -121,6 +124,16 @@ def run_demo(workspace: Path, today: date, console: Console) -> list[IngestResul
         )
     console.print()
     console.print(table)
+    countries = sorted({load_profile(item.profile).country for item in INPUTS})
+    denominators = registry_denominators(countries)
+    pq.write_table(denominators, workspace / "denominators.parquet")
+    covered = sorted(set(denominators.column("country").to_pylist()))
+    console.print(
+        f"\npopulation denominators: {denominators.num_rows:,} unit-years for "
+        f"{', '.join(covered)} (the registry has sourced figures for no other demo country) "
+        f"-> {workspace / 'denominators.parquet'}",
+        soft_wrap=True,
+    )
     console.print(
         "\nEvery record read is either accepted or held back (quarantined) with its reason.\n"
         f"In each profile's folder under {workspace}:\n"

@@ -134,11 +134,8 @@ def _elsewhere(country: str, name: str, level: int) -> str:
 
 
 def _fill(row: dict[str, object], unit: geography.Unit) -> dict[str, object]:
-    chain = [unit]
-    while chain[-1].parent:
-        chain.append(geography.unit(chain[-1].parent))
-    for u in chain:
-        row[f"admin{u.level}"] = u.code
+    for level, code in geography.admin_chain(unit.code).items():
+        row[f"admin{level}"] = code
     row.update(
         area=unit.code, area_level=unit.level, _area_from=unit.valid_from, _area_to=unit.valid_to
     )

@@ -172,6 +172,16 @@ def unit(code: str) -> Unit:
         ) from None
 
 
+def admin_chain(code: str) -> dict[int, str]:
+    """The unit and all its parents, by admin level: ``{1: "PE-16", 2: "PE-1602", ...}``."""
+    chain: dict[int, str] = {}
+    current: Unit | None = unit(code)
+    while current is not None:
+        chain[current.level] = current.code
+        current = unit(current.parent) if current.parent else None
+    return chain
+
+
 def valid_on(code: str, on: date) -> bool:
     """True when the unit ``code`` exists on date ``on``."""
     return unit(code).valid_on(on)
