@@ -60,6 +60,7 @@ from typing import Any
 import pyarrow as pa
 
 from epibridge.adapters.base import RawTable, Unreadable, raw_from_arrow, strings_table
+from epibridge.adapters.sniff import read_utf8
 from epibridge.model.errors import SourceError
 
 COLUMNS: tuple[str, ...] = (
@@ -136,12 +137,13 @@ _CSV_MIN_COLUMNS = 6
 _CSV_MAX_COLUMNS = len(_CSV_HEADER_NAMES)
 _CHUNK_ROWS = 50_000
 _SHOW_CHARS = 200
+_UTF8_HINT = "save it as UTF-8 (in Excel: 'CSV UTF-8'; or iconv -f latin1 -t utf-8)"
 
 
 def read_dhis2_json(path: Path, options: Mapping[str, Any]) -> RawTable:
     """Read a DHIS2 data value set in JSON (``/api/dataValueSets.json``)."""
     path = Path(path)
-    text = _read_utf8(path)
+    text = read_utf8(path, _UTF8_HINT)
     if not text.strip():
         raise SourceError(path, "the file is empty", "export the data value set again")
     try:
@@ -310,23 +312,6 @@ def _show(value: object) -> str:
     return text if len(text) <= _SHOW_CHARS else text[:_SHOW_CHARS] + "..."
 
 
-def _read_utf8(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(path, f"cannot be opened: {exc.strerror or exc}") from None
-    _check_not_utf16(path, data[:4])
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise SourceError(
-            path,
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line})",
-            "save the file as UTF-8 (for example: iconv -f latin1 -t utf-8)",
-        ) from None
-
-
 def _head_bytes(path: Path) -> bytes:
     try:
         with path.open("rb") as handle:
@@ -340,7 +325,7 @@ def _check_not_utf16(path: Path, head: bytes) -> None:
         raise SourceError(
             path,
             "the file is UTF-16 text, not UTF-8",
-            "save it as UTF-8 (in Excel: 'CSV UTF-8'; or iconv -f utf-16 -t utf-8)",
+            _UTF8_HINT,
         )
 
 

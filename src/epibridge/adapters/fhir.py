@@ -20,6 +20,7 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
+from epibridge.adapters.sniff import read_utf8
 from epibridge.model.errors import SourceError
 
 LOINC = "http://loinc.org"
@@ -38,21 +39,7 @@ Json = Any
 
 
 def load_json(path: Path) -> dict[str, Json]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(path, f"cannot be opened: {exc.strerror or exc}") from None
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise SourceError(path, "the file is UTF-16 text, not UTF-8", "save it as UTF-8")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise SourceError(
-            path,
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line})",
-            "FHIR JSON must be UTF-8; export it again",
-        ) from None
+    text = read_utf8(path, "FHIR JSON must be UTF-8; export it again")
     if not text.strip():
         raise SourceError(path, "the file is empty", "export the FHIR resource again")
     if text.lstrip().startswith("<"):

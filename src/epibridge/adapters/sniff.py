@@ -90,3 +90,24 @@ def tail(path: Path, size: int = 4096) -> bytes:
         length = handle.tell()
         handle.seek(max(0, length - size))
         return handle.read()
+
+
+def read_utf8(path: Path, hint: str) -> str:
+    """The whole file as UTF-8 text (a byte-order mark is dropped), or one clear error.
+
+    For the small formats that are parsed whole (DHIS2 JSON, FHIR JSON): names the first
+    undecodable byte and its line, and recognises UTF-16 by its byte-order mark.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(path, f"cannot be opened: {exc.strerror or exc}") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SourceError(path, "the file is UTF-16 text, not UTF-8", hint)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SourceError(
+            path, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line})", hint
+        ) from None
