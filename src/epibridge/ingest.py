@@ -500,4 +500,4 @@ def _totals(con: Any, out: Path) -> dict[str, int]:
     return totals
 
 
-__all__ = ["RECORD", "IngestResult", "ingest"]
+__all__ = ["IngestResult", "ingest"]

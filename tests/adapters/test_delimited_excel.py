@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import ibis
@@ -19,12 +20,23 @@ from hypothesis import strategies as st
 from openpyxl import Workbook
 from openpyxl.utils.exceptions import IllegalCharacterError
 
-from epibridge.adapters.base import RECORD
+from epibridge.adapters.base import RECORD, RawTable
 from epibridge.adapters.delimited import read_delimited
 from epibridge.adapters.excel import read_excel
 from epibridge.model.errors import SourceError
 
 HEADER = ["id", "date", "place"]
+
+
+def _read_or_refuse(reader: Callable[..., RawTable], path: Path, con: object) -> RawTable | None:
+    """Either outcome is fine: rows, or a SourceError naming the file (None then)."""
+    try:
+        return reader(path, {}, con, HEADER)
+    except SourceError as exc:
+        assert str(path) in str(exc)
+        return None
+
+
 field = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
 row = st.lists(field, min_size=0, max_size=5)
 
@@ -45,10 +57,8 @@ def test_delimited_accounts_for_every_record(rows: list[list[str]]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "input.csv"
         path.write_text(text, encoding="utf-8")
-        try:
-            raw = read_delimited(path, {}, con, HEADER)
-        except SourceError as exc:
-            assert str(path) in str(exc)
+        raw = _read_or_refuse(read_delimited, path, con)
+        if raw is None:
             return
         table = raw.table.to_pyarrow()
         records = sorted(table.column(RECORD).to_pylist() + [u.record for u in raw.unreadable])
@@ -71,10 +81,8 @@ def test_delimited_random_bytes_never_traceback(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "input.csv"
         path.write_bytes(b"id,date,place\n" + data)
-        try:
-            raw = read_delimited(path, {}, con, HEADER)
-        except SourceError as exc:
-            assert str(path) in str(exc)
+        raw = _read_or_refuse(read_delimited, path, con)
+        if raw is None:
             return
         table = raw.table.to_pyarrow()
         records = sorted(table.column(RECORD).to_pylist() + [u.record for u in raw.unreadable])
@@ -127,10 +135,8 @@ def test_excel_accounts_for_every_non_empty_row(rows: list[list[object]]) -> Non
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "input.xlsx"
         book.save(path)
-        try:
-            raw = read_excel(path, {}, None, HEADER)
-        except SourceError as exc:
-            assert str(path) in str(exc)
+        raw = _read_or_refuse(read_excel, path, None)
+        if raw is None:
             return
         table = raw.table.to_pyarrow()
         non_empty = [

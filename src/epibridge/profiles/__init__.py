@@ -13,6 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pycountry
+
 from epibridge.model.errors import ProfileError
 from epibridge.model.profile import (
     DATASETS,
@@ -26,6 +28,8 @@ from epibridge.model.profile import (
 )
 from epibridge.model.schema import CASES, COUNTS
 from epibridge.pipeline.parse import check_date_format
+from epibridge.registry import diseases
+from epibridge.registry.calendars import WEEK_SYSTEMS, country_calendars
 
 _TOP = {"profile", "read", "fields", "period", "area", "measures", "unpivot", "rules"}
 _PROFILE_KEYS = {"name", "title", "version", "format", "dataset", "country", "description"}
@@ -104,10 +108,12 @@ def _line_of(text: str, section: str, key: str | None) -> int | None:
                     return i + 1
                 break
     if key is not None:
-        pat = re.compile(r"^\s*\"?" + re.escape(key.split(".")[-1]) + r"\"?\s*=")
-        for i in range(start, len(lines)):
-            if pat.match(lines[i]):
-                return i + 1
+        name = re.escape(key.split(".")[-1])
+        # A key on its own line first, then one inside an inline table.
+        for pat in (re.compile(r"^\s*\"?" + name + r"\"?\s*="), re.compile(r"\b" + name + r"\s*=")):
+            for i in range(start, len(lines)):
+                if pat.search(lines[i]):
+                    return i + 1
     return None
 
 
@@ -164,6 +170,16 @@ def _field(check: _Checker, target: str, spec: Any, allowed: set[str]) -> FieldM
     check.keys(section, spec, _FIELD_KEYS)
     if ("column" in spec) == ("value" in spec):
         raise check.fail(section, None, "give exactly one of 'column' or 'value'")
+    codes_from = spec.get("codes_from")
+    if codes_from is not None:
+        country, _, system = str(codes_from).partition(":")
+        if not system or not diseases.national_map(country, system):
+            raise check.fail(
+                section,
+                "codes_from",
+                f"'{codes_from}' is not a national code map of the disease registry; write "
+                "COUNTRY:system, e.g. PER:enfermedad (see docs/registries/diseases.md)",
+            )
     formats = spec.get("formats", spec.get("format", ()))
     for fmt in check.strs(section, "formats", formats) if formats else ():
         try:
@@ -193,7 +209,7 @@ def _date_formats(check: _Checker, value: Any) -> tuple[str, ...]:
     return formats
 
 
-def _period(check: _Checker, spec: dict[str, Any]) -> PeriodSpec:
+def _period(check: _Checker, spec: dict[str, Any], country: str) -> PeriodSpec:
     check.keys("period", spec, _PERIOD_KEYS)
     sources = [
         k for k in ("from_date", "date_column", "week", "month", "dhis2", "start") if k in spec
@@ -209,6 +225,21 @@ def _period(check: _Checker, spec: dict[str, Any]) -> PeriodSpec:
         raise check.fail("period", sources[1], f"give one period source, not {sources}")
     if "from_date" in spec and spec["from_date"] not in _DATES:
         raise check.fail("period", "from_date", f"must be one of {', '.join(_DATES)}")
+    calendar = spec.get("calendar", "iso")
+    if calendar == "country" and country.upper() not in country_calendars():
+        raise check.fail(
+            "period",
+            "calendar",
+            f"the calendar registry records no week convention for {country}; name one "
+            f"({', '.join(WEEK_SYSTEMS)})",
+        )
+    if calendar != "country" and calendar not in WEEK_SYSTEMS:
+        raise check.fail(
+            "period",
+            "calendar",
+            f"'{calendar}' is not a week convention; use one of {', '.join(WEEK_SYSTEMS)} "
+            'or "country" (the reporting country\'s own)',
+        )
     if spec.get("type", "week") not in _PERIOD_TYPES:
         raise check.fail("period", "type", f"must be one of {', '.join(_PERIOD_TYPES)}")
     names = spec.get("month_names", {})
@@ -281,6 +312,15 @@ def parse_profile(text: str, path: Path) -> Profile:
         if key not in head:
             raise check.fail("profile", None, f"missing required key '{key}'")
     fmt, dataset = head["format"], head["dataset"]
+    if (
+        not isinstance(head["country"], str)
+        or pycountry.countries.get(alpha_3=head["country"]) is None
+    ):
+        raise check.fail(
+            "profile",
+            "country",
+            f"'{head['country']}' is not an ISO 3166-1 alpha-3 code (KHM, VNM, PER ...)",
+        )
     if fmt not in FORMATS:
         raise check.fail(
             "profile", "format", f"'{fmt}' is not a format; use one of {', '.join(FORMATS)}"
@@ -323,7 +363,7 @@ def parse_profile(text: str, path: Path) -> Profile:
         description=head.get("description", ""),
         read=read,
         fields=fields,
-        period=_period(check, check.table("period", doc.get("period", {}))),
+        period=_period(check, check.table("period", doc.get("period", {})), head["country"]),
         area=AreaSpec(
             columns=check.strs("area", "columns", area.get("columns", [])),
             match=area.get("match", "name"),

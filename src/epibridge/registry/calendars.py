@@ -40,6 +40,9 @@ _WEEKDAY_BY_SYSTEM: dict[str, int] = {
     "sun": 6,
     "cdc": 6,
 }
+#: Every week system name a profile may use.
+WEEK_SYSTEMS: tuple[str, ...] = tuple(sorted(_WEEKDAY_BY_SYSTEM))
+
 _SYSTEM_BY_WEEKDAY: dict[int, str] = {
     0: "iso",
     1: "tue",
