@@ -6,9 +6,7 @@ line before any data is read (``docs/profiles.md`` documents every key).
 
 from __future__ import annotations
 
-import re
 import tomllib
-from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from epibridge.model.schema import CASES, COUNTS
 from epibridge.pipeline.parse import check_date_format
 from epibridge.registry import diseases
 from epibridge.registry.calendars import WEEK_SYSTEMS, country_calendars
+from epibridge.tomlcheck import Checker
 
 _TOP = {"profile", "read", "fields", "period", "area", "measures", "unpivot", "rules"}
 _PROFILE_KEYS = {"name", "title", "version", "format", "dataset", "country", "description"}
@@ -95,68 +94,7 @@ _DERIVED = {
 }
 
 
-def _line_of(text: str, section: str, key: str | None) -> int | None:
-    """Best-effort line of ``key`` in ``[section]`` (tomllib gives no positions)."""
-    lines = text.splitlines()
-    start = 0
-    if section:
-        header = re.compile(r"^\s*\[+\s*" + re.escape(section) + r"\s*\]+\s*(#.*)?$")
-        for i, line in enumerate(lines):
-            if header.match(line):
-                start = i
-                if key is None:
-                    return i + 1
-                break
-    if key is not None:
-        name = re.escape(key.split(".")[-1])
-        # A key on its own line first, then one inside an inline table.
-        for pat in (re.compile(r"^\s*\"?" + name + r"\"?\s*="), re.compile(r"\b" + name + r"\s*=")):
-            for i in range(start, len(lines)):
-                if pat.search(lines[i]):
-                    return i + 1
-    return None
-
-
-class _Checker:
-    def __init__(self, path: Path, text: str) -> None:
-        self.path = path
-        self.text = text
-
-    def fail(self, section: str, key: str | None, problem: str) -> ProfileError:
-        label = f"{section}.{key}" if key else section
-        return ProfileError(self.path, label, problem, _line_of(self.text, section, key))
-
-    def keys(self, section: str, table: Mapping[str, Any], allowed: set[str]) -> None:
-        for key in table:
-            if key not in allowed:
-                raise self.fail(
-                    section, key, f"unknown key '{key}'; allowed keys: {', '.join(sorted(allowed))}"
-                )
-
-    def table(self, section: str, value: Any) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(section, None, "must be a table")
-        return value
-
-    def str_(self, section: str, key: str, value: Any) -> str:
-        if not isinstance(value, str) or not value:
-            raise self.fail(section, key, "must be a non-empty string")
-        return value
-
-    def strs(self, section: str, key: str, value: Any) -> tuple[str, ...]:
-        if isinstance(value, str):
-            return (value,)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(section, key, "must be a string or a list of strings")
-        return tuple(value)
-
-    def codes(self, section: str, key: str, value: Any) -> dict[str, str]:
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise self.fail(section, key, 'must be a table of source value = "code"')
-        return {str(k): v for k, v in value.items()}
-
-
-def _field(check: _Checker, target: str, spec: Any, allowed: set[str]) -> FieldMap:
+def _field(check: Checker, target: str, spec: Any, allowed: set[str]) -> FieldMap:
     section = f"fields.{target}"
     if target not in allowed:
         raise check.fail(
@@ -199,7 +137,7 @@ def _field(check: _Checker, target: str, spec: Any, allowed: set[str]) -> FieldM
     )
 
 
-def _date_formats(check: _Checker, value: Any) -> tuple[str, ...]:
+def _date_formats(check: Checker, value: Any) -> tuple[str, ...]:
     formats = check.strs("period", "date_formats", value)
     for fmt in formats:
         try:
@@ -209,7 +147,7 @@ def _date_formats(check: _Checker, value: Any) -> tuple[str, ...]:
     return formats
 
 
-def _period(check: _Checker, spec: dict[str, Any], country: str) -> PeriodSpec:
+def _period(check: Checker, spec: dict[str, Any], country: str) -> PeriodSpec:
     check.keys("period", spec, _PERIOD_KEYS)
     sources = [
         k for k in ("from_date", "date_column", "week", "month", "dhis2", "start") if k in spec
@@ -263,7 +201,7 @@ def _period(check: _Checker, spec: dict[str, Any], country: str) -> PeriodSpec:
     )
 
 
-def _measures(check: _Checker, spec: dict[str, Any]) -> MeasureSpec:
+def _measures(check: Checker, spec: dict[str, Any]) -> MeasureSpec:
     check.keys("measures", spec, _MEASURE_KEYS)
     mapping: dict[str, tuple[str, str]] = {}
     for code, target in check.table("measures.map", spec.get("map", {})).items():
@@ -300,7 +238,7 @@ def _measures(check: _Checker, spec: dict[str, Any]) -> MeasureSpec:
 
 def parse_profile(text: str, path: Path) -> Profile:
     """Check and build a profile from TOML text; ``path`` is used in error messages."""
-    check = _Checker(path, text)
+    check = Checker(path, text, ProfileError)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
