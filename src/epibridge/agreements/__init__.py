@@ -205,6 +205,13 @@ def parse_agreement(text: str, path: Path) -> Agreement:
             "a line-list release must name the quasi-identifiers its k-anonymity is computed "
             f"over (from: {', '.join(QUASI_IDENTIFIERS)})",
         )
+    if "cases" in datasets and "age_years" in case_fields and "age_band" in quasi:
+        raise check.fail(
+            "data",
+            "case_fields",
+            "'age_years' would release exact ages beside age_band, a quasi-identifier, and "
+            "undo its k-anonymity; remove age_years",
+        )
     max_withheld = disc.get("max_withheld", 0.05)
     if (
         isinstance(max_withheld, bool)
