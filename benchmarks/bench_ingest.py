@@ -28,22 +28,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import multiprocessing as mp
-import os
-import platform
-import resource
-import sys
 import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "benchmarks" / "out"
+from benchmarks.common import DOCS, OUT, ROOT, Result, gb, machine, measure, peak_rss, update_docs
+
 PROFILE = ROOT / "benchmarks" / "profiles" / "khm-linelist.toml"
-DOCS = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- results:start -->", "<!-- results:end -->"
 TARGET_RATIO = 0.5
 MEMORY_LIMIT = 3 * 1024**3
 
@@ -52,14 +43,6 @@ SELECT province, date_trunc('week', TRY_CAST(onset AS DATE)) AS week, count(*) A
 FROM read_csv(?, header = true)
 GROUP BY province, week
 """
-
-Result = dict[str, Any]
-
-
-def _peak_rss() -> int:
-    """Peak resident memory of this process in bytes (ru_maxrss is KiB on Linux)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak) if sys.platform == "darwin" else int(peak) * 1024
 
 
 def baseline(path: str) -> Result:
@@ -71,7 +54,7 @@ def baseline(path: str) -> Result:
     counts = con.sql(BASELINE_SQL, params=[path]).to_arrow_table()
     seconds = time.perf_counter() - started
     rows = int(sum(counts.column("cases").to_pylist()))
-    return {"seconds": seconds, "rows": rows, "cells": counts.num_rows, "peak_rss": _peak_rss()}
+    return {"seconds": seconds, "rows": rows, "cells": counts.num_rows, "peak_rss": peak_rss()}
 
 
 def epibridge(path: str, out: str, today: str) -> Result:
@@ -102,64 +85,7 @@ def epibridge(path: str, out: str, today: str) -> Result:
         "by_rule": result.by_rule(),
         "cells": result.totals.get("counts_cells", 0),
         "steps": timings,
-        "peak_rss": _peak_rss(),
-    }
-
-
-def _child(target: Callable[..., Result], args: tuple[Any, ...], queue: Any) -> None:
-    try:
-        queue.put(("ok", target(*args)))
-    except BaseException as exc:  # reported by the parent
-        queue.put(("error", f"{type(exc).__name__}: {exc}"))
-
-
-def measure(target: Callable[..., Result], *args: Any) -> Result:
-    """Run ``target(*args)`` in a fresh process and return what it reports."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(target, args, queue))
-    proc.start()
-    status, value = queue.get()
-    proc.join()
-    if status != "ok":
-        raise RuntimeError(f"{target.__name__} failed: {value}")
-    return dict(value)
-
-
-def machine() -> dict[str, str]:
-    """CPU, cores, memory and the versions that matter for the figures."""
-    import duckdb
-    import ibis
-    import pyarrow
-
-    cpu = platform.processor() or platform.machine()
-    meminfo = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        meminfo = Path("/proc/meminfo").read_text()
-    except OSError:
-        pass
-    ram = next(
-        (
-            int(line.split()[1]) * 1024
-            for line in meminfo.splitlines()
-            if line.startswith("MemTotal:")
-        ),
-        0,
-    )
-    return {
-        "cpu": cpu,
-        "cores": str(os.cpu_count()),
-        "ram": f"{ram / 1024**3:.0f} GB",
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "duckdb": duckdb.__version__,
-        "ibis": ibis.__version__,
-        "pyarrow": pyarrow.__version__,
-        "date": date.today().isoformat(),
+        "peak_rss": peak_rss(),
     }
 
 
@@ -176,10 +102,6 @@ def planted_check(truth: Path, quarantine: Path) -> dict[str, int]:
     }
 
 
-def _gb(n: int) -> str:
-    return f"{n / 1024**3:.2f} GB"
-
-
 def table(rows: int, base: Result, epi: Result, size: int) -> str:
     """The results as a Markdown table."""
     ratio = base["seconds"] / epi["seconds"]
@@ -189,15 +111,15 @@ def table(rows: int, base: Result, epi: Result, size: int) -> str:
         "| stage | wall time | rows/s | peak RSS | output |",
         "|---|---:|---:|---:|---|",
         f"| DuckDB `read_csv` + `GROUP BY` (baseline) | {base['seconds']:.2f} s | "
-        f"{rows / base['seconds']:,.0f} | {_gb(base['peak_rss'])} | "
+        f"{rows / base['seconds']:,.0f} | {gb(base['peak_rss'])} | "
         f"{base['cells']:,} province-weeks |",
         f"| epibridge `ingest` | {epi['seconds']:.2f} s | {rows / epi['seconds']:,.0f} | "
-        f"{_gb(epi['peak_rss'])} | {epi['accepted']:,} accepted, {epi['quarantined']:,} "
+        f"{gb(epi['peak_rss'])} | {epi['accepted']:,} accepted, {epi['quarantined']:,} "
         f"quarantined, {epi['cells']:,} count cells |",
         "",
         f"Throughput ratio (baseline time / epibridge time): **{ratio:.3f}** "
         f"(target >= {TARGET_RATIO}: {'met' if ratio >= TARGET_RATIO else 'NOT met'}). "
-        f"Peak memory: {_gb(max(base['peak_rss'], epi['peak_rss']))} (limit 3 GB: "
+        f"Peak memory: {gb(max(base['peak_rss'], epi['peak_rss']))} (limit 3 GB: "
         f"{'met' if max(base['peak_rss'], epi['peak_rss']) < MEMORY_LIMIT else 'NOT met'}).",
         "",
         "epibridge steps (seconds): "
@@ -205,31 +127,6 @@ def table(rows: int, base: Result, epi: Result, size: int) -> str:
         + ".",
     ]
     return "\n".join(lines)
-
-
-def update_docs(text: str, info: dict[str, str], docs: Path = DOCS) -> None:
-    """Replace the results section of ``docs`` (between the markers)."""
-    block = "\n".join(
-        [
-            START,
-            f"Measured {info['date']} on {info['cpu']}, {info['cores']} cores, {info['ram']} RAM, "
-            f"{info['os']}; Python {info['python']}, DuckDB {info['duckdb']}, Ibis "
-            f"{info['ibis']}, PyArrow {info['pyarrow']}.",
-            "",
-            text,
-            END,
-        ]
-    )
-    current = (
-        docs.read_text(encoding="utf-8")
-        if docs.exists()
-        else f"# Benchmarks\n\n## Ingest throughput\n\n{START}\n{END}\n"
-    )
-    if START not in current or END not in current:
-        current = current.rstrip("\n") + f"\n\n### Results\n\n{START}\n{END}\n"
-    head, _, rest = current.partition(START)
-    _, _, tail = rest.partition(END)
-    docs.write_text(head + block + tail, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> Result:
