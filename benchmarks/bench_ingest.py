@@ -32,7 +32,18 @@ import time
 from datetime import date
 from pathlib import Path
 
-from benchmarks.common import DOCS, OUT, ROOT, Result, gb, machine, measure, peak_rss, update_docs
+from benchmarks.common import (
+    DOCS,
+    OUT,
+    ROOT,
+    Result,
+    gb,
+    machine,
+    measure,
+    peak_rss,
+    steps_line,
+    update_docs,
+)
 
 PROFILE = ROOT / "benchmarks" / "profiles" / "khm-linelist.toml"
 TARGET_RATIO = 0.5
@@ -122,9 +133,7 @@ def table(rows: int, base: Result, epi: Result, size: int) -> str:
         f"Peak memory: {gb(max(base['peak_rss'], epi['peak_rss']))} (limit 3 GB: "
         f"{'met' if max(base['peak_rss'], epi['peak_rss']) < MEMORY_LIMIT else 'NOT met'}).",
         "",
-        "epibridge steps (seconds): "
-        + ", ".join(f"{k} {v:.2f}" for k, v in epi["steps"].items())
-        + ".",
+        steps_line(epi["steps"]),
     ]
     return "\n".join(lines)
 

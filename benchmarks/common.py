@@ -87,6 +87,10 @@ def gb(n: int) -> str:
     return f"{n / 1024**3:.2f} GB"
 
 
+def steps_line(steps: dict[str, float]) -> str:
+    return "epibridge steps (seconds): " + ", ".join(f"{k} {v:.2f}" for k, v in steps.items()) + "."
+
+
 def update_docs(
     text: str,
     info: dict[str, str],

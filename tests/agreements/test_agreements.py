@@ -50,8 +50,8 @@ def test_fields_are_read() -> None:
             "fortnight",
         ),
         ("k = 5", "k = 1", "disclosure.k", ">= 2"),
-        ("valid_to = 2027-12-31", 'valid_to = "2027-12-31"', "agreement.valid_to", "YYYY-MM-DD"),
-        ("valid_to = 2027-12-31", "valid_to = 2025-12-31", "agreement.valid_to", "before"),
+        ("valid_to = 2035-12-31", 'valid_to = "2035-12-31"', "agreement.valid_to", "YYYY-MM-DD"),
+        ("valid_to = 2035-12-31", "valid_to = 2025-12-31", "agreement.valid_to", "before"),
         (
             "age_bands = [0, 5, 15, 30, 45, 65]",
             "age_bands = [0, 15, 5]",
@@ -133,7 +133,7 @@ def test_hash_ignores_layout_but_not_meaning() -> None:
 
 def test_describe_says_what_is_allowed() -> None:
     lines = "\n".join(describe(load_agreement(PER)))
-    assert "PER may send data to the regional hub from 2026-01-01 to 2027-12-31" in lines
+    assert "PER may send data to the regional hub from 2026-01-01 to 2035-12-31" in lines
     assert "Counts from 1 to 4 are suppressed" in lines
     assert "keyed pseudonyms" in lines and "unique to this agreement" in lines
     assert "14 days after the period ends" in lines

@@ -25,8 +25,8 @@ MASTER = bytes(range(32))
 
 def test_in_force() -> None:
     policy.check_in_force(PER, date(2026, 11, 23), None)
-    with pytest.raises(Refusal, match="expired on 2027-12-31") as err:
-        policy.check_in_force(PER, date(2028, 1, 1), None)
+    with pytest.raises(Refusal, match="expired on 2035-12-31") as err:
+        policy.check_in_force(PER, date(2036, 1, 1), None)
     assert "renew" in err.value.fix
     with pytest.raises(Refusal, match="valid from 2026-01-01"):
         policy.check_in_force(PER, date(2025, 12, 31), None)

@@ -30,9 +30,9 @@ def describe(a: Agreement) -> list[str]:
     ]
     if "counts" in a.datasets:
         extra = [f for f in a.count_fields if f != "deaths"]
-        breakdown = " and ".join(extra) if extra else "no breakdown"
+        breakdown = f", broken down by {' and '.join(extra)}" if extra else ", with no breakdown"
         lines.append(
-            f"Aggregate counts by area, period and disease, broken down by {breakdown}"
+            f"Aggregate counts by area, period and disease{breakdown}"
             + (", with deaths." if "deaths" in a.count_fields else ".")
         )
         if a.privacy is None:

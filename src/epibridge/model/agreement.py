@@ -9,27 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
-from epibridge.model.errors import EpibridgeError
+from epibridge.model.errors import EpibridgeError, KeyedFileError
 
 DATASETS = ("counts", "cases")
 RESOLUTIONS = ("day", "week", "month", "quarter", "year")
 BUDGET_PERIODS = ("month", "quarter", "year")
-#: Line-list fields that are always released (without them a record means nothing); the
-#: case id is released only as a keyed pseudonym, and only when allowed.
-CASE_STRUCTURE = (
-    "country",
-    "area",
-    "area_level",
-    "disease",
-    "period",
-    "period_type",
-    "calendar",
-    "period_start",
-    "period_end",
-    "case_count",
-)
 #: Line-list fields an agreement may allow.
 CASE_FIELDS = (
     "case_id",
@@ -58,15 +43,8 @@ COUNT_FIELDS = ("sex", "age_band", "deaths")
 QUASI_IDENTIFIERS = ("age_band", "sex", "area", "date_onset", "date_diagnosis", "date_report")
 
 
-class AgreementError(EpibridgeError):
+class AgreementError(KeyedFileError):
     """An agreement file is invalid: names the file, the key and, when known, the line."""
-
-    def __init__(self, path: Path | str, key: str, problem: str, line: int | None = None) -> None:
-        self.path = str(path)
-        self.key = key
-        self.line = line
-        where = f"{self.path}" + (f", line {line}" if line else "")
-        super().__init__(f"{where}: [{key}] {problem}")
 
 
 class Refusal(EpibridgeError):  # noqa: N818 (a refusal, not a failure)

@@ -70,4 +70,5 @@ def generated_blocks() -> dict[str, dict[str, str]]:
             for name in ("cases", "counts", "denominators", "reporting", "quarantine")
         },
         "validation.md": {"rules": rules_table()},
+        "sharing-agreements.md": {"release_counts": schema_table("release_counts")},
     }

@@ -28,8 +28,9 @@ class SourceError(EpibridgeError):
         super().__init__(text)
 
 
-class ProfileError(EpibridgeError):
-    """A mapping profile is invalid. Names the profile file, the key and, when known, the line."""
+class KeyedFileError(EpibridgeError):
+    """A hand-written settings file is invalid: names the file, the key and, when known, the
+    line."""
 
     def __init__(self, path: Path | str, key: str, problem: str, line: int | None = None) -> None:
         self.path = str(path)
@@ -37,6 +38,10 @@ class ProfileError(EpibridgeError):
         self.line = line
         where = f"{self.path}" + (f", line {line}" if line else "")
         super().__init__(f"{where}: [{key}] {problem}")
+
+
+class ProfileError(KeyedFileError):
+    """A mapping profile is invalid. Names the profile file, the key and, when known, the line."""
 
 
 class RegistryError(EpibridgeError):

@@ -233,10 +233,47 @@ QUARANTINE = pa.schema(
     metadata={"name": "quarantine", "version": "1"},
 )
 
+RELEASE_COUNTS = pa.schema(
+    [
+        _f("country", pa.string(), "ISO 3166-1 alpha-3 code of the sending country.", False),
+        _f(
+            "area",
+            pa.string(),
+            "Code of the area, generalized to the agreement's finest level (or the "
+            "record's own coarser level).",
+            False,
+        ),
+        _f("area_level", pa.int8(), "Admin level of `area`: 0 country, 1, 2 or 3.", False),
+        _f("disease", pa.string(), "Regional disease code (registry/diseases).", False),
+        *_PERIOD,
+        _f("sex", pa.string(), "Sex stratum M, F or U; null = both sexes (a total)."),
+        _f(
+            "age_band",
+            pa.string(),
+            "Age band of the agreement (`0-4`, `65+`) or `unknown`; null = all ages (a total).",
+        ),
+        _f(
+            "cases",
+            pa.int64(),
+            "Cases in the cell; null when suppressed. Noisy (and possibly negative) under "
+            "differential privacy. Cells of a released block that are not listed are zero.",
+        ),
+        _f("cases_suppressed", pa.bool_(), "True when `cases` was withheld.", False),
+        _f(
+            "deaths",
+            pa.int64(),
+            "Deaths in the cell, when the agreement allows them; null when suppressed.",
+        ),
+        _f("deaths_suppressed", pa.bool_(), "True when `deaths` was withheld."),
+    ],
+    metadata={"name": "release_counts", "version": "1"},
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "cases": CASES,
     "counts": COUNTS,
     "denominators": DENOMINATORS,
     "reporting": REPORTING,
     "quarantine": QUARANTINE,
+    "release_counts": RELEASE_COUNTS,
 }

@@ -89,3 +89,18 @@ def check_embargo(agreement: Agreement, last_end: date, cutoff: date, today: dat
             f"{cutoff} may leave",
             f"pass --to {cutoff} to release only the periods that may leave now",
         )
+
+
+def check_private_window(agreement: Agreement, first: date | None, last: date | None) -> None:
+    """Refuse a differential-privacy release whose periods are not given by the operator.
+
+    Which periods (and so which blocks) a noisy release covers must not depend on the
+    data: taken from the data, the first and last week with a case would leak.
+    """
+    if first is None or last is None:
+        raise Refusal(
+            f"agreement {agreement.id} releases counts with differential privacy, which needs "
+            "the periods to release given in advance",
+            "pass --from and --to (one budget period at most, e.g. --from 2026-01-01 "
+            "--to 2026-12-31)",
+        )
