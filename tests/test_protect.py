@@ -34,7 +34,8 @@ AREAS = [("KH-12", None), ("KH-1", None), ("KH-2", None), ("KH-3", None)]
 
 def _agreement(**changes: object) -> Agreement:
     base = load_agreement(EXAMPLES / "per-hub-linelist.toml")
-    return replace(base, **{"sender": "KHM", **changes})  # type: ignore[arg-type]
+    defaults = {"sender": "KHM", "count_fields": ("sex", "age_band")}
+    return replace(base, **{**defaults, **changes})  # type: ignore[arg-type]
 
 
 def _cases(n: int = 600, seed: int = 7) -> pa.Table:
@@ -270,3 +271,17 @@ def test_receipt_counts_what_was_generalized(ingested: Path, tmp_path: Path) -> 
     counts = pq.read_table(tmp_path / "out" / "counts.parquet").to_pylist()
     assert {r["area"] for r in counts} == {"KHM"} and {r["area_level"] for r in counts} == {0}
     assert {r["period_type"] for r in counts} == {"month"}
+
+
+def test_line_list_and_counts_never_reach_one_recipient(ingested: Path, tmp_path: Path) -> None:
+    counts = _agreement(datasets=("counts",), id="KHM-HUB-COUNTS")
+    cases = _agreement(datasets=("cases",))
+    _run(counts, ingested, tmp_path, "counts", period_to=date(2025, 2, 28))
+    with pytest.raises(Refusal, match="could combine the line list and the counts") as err:
+        _run(cases, ingested, tmp_path, "cases")
+    assert "--from/--to" in err.value.fix
+    assert not (tmp_path / "cases").exists()
+    # Periods the recipient has not had as counts may go as a line list.
+    _run(cases, ingested, tmp_path, "later", period_from=date(2025, 3, 3))
+    # Another recipient may have either.
+    _run(replace(cases, recipient="VNM", id="KHM-VNM"), ingested, tmp_path, "vnm")

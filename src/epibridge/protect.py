@@ -185,6 +185,7 @@ def protect(
             key = pseudonym_master_key(home) if "case_id" in agreement.case_fields else None
             table, section, w = protect_cases(t, agreement, fields, key, cutoff, today)
             parts.add("cases", table, section, w)
+        _check_combination(state, agreement, list(parts.tables), parts.spans)
         receipt["datasets"] = parts.sections
         tables, withheld, spans = parts.tables, parts.withheld, parts.spans
         receipt["withheld"] = [w.__dict__ for w in withheld]
@@ -320,6 +321,43 @@ class _Parts:
         self.tables[name] = table
         self.sections[name] = section
         self.withheld += w
+
+
+def _check_combination(
+    state: NodeState,
+    agreement: Agreement,
+    datasets: list[str],
+    spans: list[tuple[date | None, date | None]],
+) -> None:
+    """Refuse to send a line list where counts of the same cases went (or the reverse).
+
+    Counting a line list's records adds equations across the blocks of a counts release
+    and can undo its suppression, so one recipient gets each disease and period in one
+    form only, whatever the agreements.
+    """
+    starts = [a for a, _ in spans if a is not None]
+    ends = [b for _, b in spans if b is not None]
+    if not starts:
+        return
+    first, last = min(starts), max(ends)
+    other = {"cases": "counts", "counts": "cases"}
+    for t in TransferRegister(state).transfers():
+        kinds = set(t.datasets.split(",")) & {other[d] for d in datasets}
+        diseases = set(t.diseases.split(";")) & set(agreement.diseases)
+        if t.recipient != agreement.recipient or not kinds or not diseases:
+            continue
+        if t.period_from is None or t.period_to is None:
+            continue
+        if t.period_from <= last and first <= t.period_to:
+            kind = kinds.pop()
+            raise Refusal(
+                f"{agreement.recipient} already received {kind} of {', '.join(sorted(diseases))} "
+                f"for {t.period_from} to {t.period_to} (release {t.release_id} under "
+                f"{t.agreement_id}); with this release it could combine the line list and the "
+                "counts to work out suppressed counts",
+                "release only periods or diseases it has not received in the other form "
+                "(--from/--to), or send it the same form as before",
+            )
 
 
 def _receipt_head(agreement: Agreement, release_id: str, now: datetime) -> dict[str, Any]:

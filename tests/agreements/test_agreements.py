@@ -29,7 +29,7 @@ def test_shipped_examples_load(path: Path) -> None:
 def test_fields_are_read() -> None:
     a = load_agreement(PER)
     assert a.id == "PER-HUB-DENGUE-LINELIST"
-    assert a.datasets == ("cases", "counts")
+    assert a.datasets == ("cases",)
     assert a.k == 5 and a.show_zeros
     assert a.age_bands == (0, 5, 15, 30, 45, 65)
     assert a.embargo.days == 14 and not a.embargo.after_publication
@@ -97,7 +97,7 @@ def test_missing_section_and_bad_toml() -> None:
 
 
 def test_privacy_checks() -> None:
-    text = _text().replace('datasets = ["cases", "counts"]', 'datasets = ["counts"]')
+    text = _text().replace('datasets = ["cases"]', 'datasets = ["counts"]')
     dp = text + "\n[privacy]\nepsilon = 2.0\nbudget = 1.0\n"
     with pytest.raises(
         AgreementError, match=r"\[privacy.epsilon\] is larger than the whole budget"
@@ -134,7 +134,8 @@ def test_hash_ignores_layout_but_not_meaning() -> None:
 def test_describe_says_what_is_allowed() -> None:
     lines = "\n".join(describe(load_agreement(PER)))
     assert "PER may send data to the regional hub from 2026-01-01 to 2035-12-31" in lines
-    assert "Counts from 1 to 4 are suppressed" in lines
+    counts = "\n".join(describe(load_agreement(EXAMPLES / "lka-hub-counts.toml")))
+    assert "Counts from 1 to 4 are suppressed" in counts and "with no breakdown" in counts
     assert "keyed pseudonyms" in lines and "unique to this agreement" in lines
     assert "14 days after the period ends" in lines
     assert "0-4, 5-14, 15-29, 30-44, 45-64, 65+" in lines
@@ -151,3 +152,9 @@ def test_exact_ages_beside_an_age_quasi_identifier_are_refused() -> None:
     bad = _text().replace('"age_band", "date_onset", "classification"]', '"age_band", "age_years"]')
     with pytest.raises(AgreementError, match="exact ages"):
         parse_agreement(bad, Path("a.toml"))
+
+
+def test_line_list_and_counts_in_one_agreement_are_refused() -> None:
+    both = _text().replace('datasets = ["cases"]', 'datasets = ["cases", "counts"]')
+    with pytest.raises(AgreementError, match=r"\[data.datasets\] a line list and counts"):
+        parse_agreement(both, Path("a.toml"))

@@ -146,6 +146,30 @@ def _age_bands(check: Checker, value: Any) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _datasets(check: Checker, value: Any) -> tuple[str, ...]:
+    datasets = _subset(check, "data", "datasets", value, DATASETS)
+    if len(datasets) > 1:
+        raise check.fail(
+            "data",
+            "datasets",
+            "a line list and counts of the same cases must not go to one recipient: counting "
+            "the line list's records adds equations across the counts' blocks and can undo "
+            'their small-cell suppression; allow either "cases" or "counts"',
+        )
+    return datasets
+
+
+def _calendar(check: Checker, value: Any) -> str:
+    calendar = str(value)
+    if calendar not in WEEK_SYSTEMS:
+        raise check.fail(
+            "data",
+            "calendar",
+            f"'{calendar}' is not a week convention; use one of {', '.join(sorted(WEEK_SYSTEMS))}",
+        )
+    return calendar
+
+
 def parse_agreement(text: str, path: Path) -> Agreement:
     """Check and build an agreement from TOML text; ``path`` is used in error messages."""
     check = Checker(path, text, AgreementError)
@@ -172,7 +196,7 @@ def parse_agreement(text: str, path: Path) -> Agreement:
     if recipient != "hub":
         _country(check, "parties", "recipient", recipient)
 
-    datasets = _subset(check, "data", "datasets", data["datasets"], DATASETS)
+    datasets = _datasets(check, data["datasets"])
     case_fields = _subset(check, "data", "case_fields", data.get("case_fields", []), CASE_FIELDS)
     count_fields = _subset(
         check, "data", "count_fields", data.get("count_fields", []), COUNT_FIELDS
@@ -182,13 +206,7 @@ def parse_agreement(text: str, path: Path) -> Agreement:
             "data", None, "a line-list release (datasets includes \"cases\") needs 'case_fields'"
         )
     age_bands = _age_bands(check, data.get("age_bands", [0]))
-    calendar = str(data.get("calendar", "iso"))
-    if calendar not in WEEK_SYSTEMS:
-        raise check.fail(
-            "data",
-            "calendar",
-            f"'{calendar}' is not a week convention; use one of {', '.join(sorted(WEEK_SYSTEMS))}",
-        )
+    calendar = _calendar(check, data.get("calendar", "iso"))
 
     disc = sec["disclosure"]
     quasi = _subset(
