@@ -24,3 +24,21 @@ def test_demo_ingests_everything(tmp_path: Path) -> None:
     assert "quarantine.csv" in text
     assert "peru-dengue-linelist" in text
     assert (tmp_path / "ws" / "denominators.parquet").exists()
+    # Stage 2: every country's node released under its own agreement, with a receipt.
+    receipts = {
+        p.parent.name: json.loads(p.read_text())
+        for p in (tmp_path / "ws" / "releases").glob("*/receipt.json")
+    }
+    assert sorted(receipts) == sorted({"PER", "TWN", "BRA", "LKA", "PHL", "LAO", "KHM"})
+    assert receipts["BRA"]["datasets"]["counts"]["privacy"]["epsilon"] == 1.0
+    assert "pseudonyms" in receipts["PER"]["datasets"]["cases"]
+    assert "suppression" in receipts["LKA"]["datasets"]["counts"]
+    assert len({r["agreement"]["id"] for r in receipts.values()}) == 7
+    assert "what each node lets leave" in text and "BRA-HUB-DENGUE-DP" in text
+
+    # Running the release stage again starts the demo nodes afresh (else the privacy
+    # budget, 3 releases of epsilon 1, would refuse the fourth).
+    from epibridge.demo_release import protect_all
+
+    for _ in range(3):
+        assert len(protect_all(tmp_path / "ws", TODAY, console)) == len(INPUTS)

@@ -79,6 +79,9 @@ def protect_all(workspace: Path, today: date, console: Console) -> list[ProtectR
         table.add_row(country, agreement.id, f"{rows:,}", _protection(result.receipt))
     console.print()
     console.print(table)
+    console.print("Policy receipts (what was withheld and why, epsilon spent, file hashes):")
+    for result in results:
+        console.print(f"  {result.out / 'receipt.json'}", soft_wrap=True)
     per = results[0].receipt
     console.print(
         f"\nA policy receipt ({workspace / 'releases' / per['sender'] / 'receipt.json'}), excerpt:",
