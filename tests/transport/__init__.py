@@ -1,0 +1,1 @@
+"""Tests of identities, trust and sealing."""
