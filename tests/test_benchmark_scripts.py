@@ -80,3 +80,44 @@ def test_benchmark_accounts_for_every_row(tmp_path: Path) -> None:
     assert epi["cells"] > 0
     assert base["cells"] > 0
     assert (docs.read_bytes() if docs.exists() else None) == before
+
+
+def test_protect_benchmark_runs_small(tmp_path: Path) -> None:
+    figures = tmp_path / "protect.json"
+    _run(
+        "benchmarks.bench_protect",
+        "--areas",
+        "20",
+        "--no-docs",
+        "--out-dir",
+        str(tmp_path),
+        "--json",
+        str(figures),
+    )
+    result = json.loads(figures.read_text(encoding="utf-8"))
+    epi, base = result["epibridge"], result["baseline"]
+    # Every non-zero input cell is one row; the baseline aggregates them all.
+    assert base["cells"] == result["rows"] > 0
+    assert epi["blocks"] > 0 and epi["rows"] >= epi["blocks"]
+    assert epi["primary"] > 0
+
+
+def test_seal_benchmark_runs_small(tmp_path: Path) -> None:
+    figures = tmp_path / "seal.json"
+    _run(
+        "benchmarks.bench_seal",
+        "--mb",
+        "2",
+        "--no-docs",
+        "--out-dir",
+        str(tmp_path),
+        "--json",
+        str(figures),
+    )
+    result = json.loads(figures.read_text(encoding="utf-8"))
+    assert result["bytes"] == 2_000_000
+    for stage in ("raw_memory", "raw_files", "epibridge"):
+        assert result[stage]["seal"] > 0 and result[stage]["open"] > 0
+    assert (tmp_path / "seal-2" / "opened" / "part.parquet").read_bytes() == (
+        tmp_path / "seal-2" / "payload.bin"
+    ).read_bytes()

@@ -25,6 +25,7 @@ import json
 import os
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,28 @@ class Opened:
     manifest_sha256: str
 
 
+_HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="epibridge-sha256")
+
+
+def _copy(read: Callable[[int], bytes], write: Callable[[bytes], Any]) -> tuple[str, int]:
+    """Copy a stream chunk by chunk; returns the SHA-256 (hex) and length of what passed.
+
+    The hash of each chunk is computed on a second thread (hashlib releases the GIL)
+    while the chunk is encrypted or written: a second core does it for free.
+    """
+    digest, size = hashlib.sha256(), 0
+    pending: Future[None] | None = None
+    while chunk := read(CHUNK):
+        if pending is not None:
+            pending.result()
+        pending = _HASHER.submit(digest.update, chunk)
+        size += len(chunk)
+        write(chunk)
+    if pending is not None:
+        pending.result()
+    return digest.hexdigest(), size
+
+
 def _aad(submission_id: str, name: str) -> bytes:
     return f"{PROTOCOL}/{VERSION}|{submission_id}|{name}".encode()
 
@@ -103,17 +126,13 @@ def seal(
             z.writestr(_PROTOCOL_MEMBER, f"{PROTOCOL}/{VERSION}\n")
             for name, path in parts:
                 _check_name(name)
-                digest, size = hashlib.sha256(), 0
                 with (
                     path.open("rb") as src,
                     z.open(f"parts/{name}.tink", "w", force_zip64=True) as member,
                     stream.new_encrypting_stream(member, _aad(submission_id, name)) as enc,
                 ):
-                    while chunk := src.read(CHUNK):
-                        digest.update(chunk)
-                        size += len(chunk)
-                        enc.write(chunk)
-                entries.append({"name": name, "size": size, "sha256": digest.hexdigest()})
+                    sha256, size = _copy(src.read, enc.write)
+                entries.append({"name": name, "size": size, "sha256": sha256})
             signed = {
                 **dict(manifest),
                 "protocol_version": VERSION,
@@ -243,18 +262,14 @@ def _open_part(
     name = str(entry["name"])
     final = out_dir / name
     tmp = out_dir / f"{name}.partial"
-    digest, size = hashlib.sha256(), 0
     try:
         with (
             z.open(f"parts/{name}.tink") as member,
             stream.new_decrypting_stream(member, _aad(submission_id, name)) as dec,
             tmp.open("wb") as dst,
         ):
-            while chunk := dec.read(CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                dst.write(chunk)
-        if digest.hexdigest() != entry["sha256"] or size != entry["size"]:
+            sha256, size = _copy(dec.read, dst.write)
+        if sha256 != entry["sha256"] or size != entry["size"]:
             raise SealError("payload_mismatch", f"part {name} differs from the signed manifest")
         os.replace(tmp, final)
     except (tink.TinkError, zipfile.BadZipFile, OSError) as exc:
