@@ -22,7 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from epibridge import __version__, cli_node
+from epibridge import __version__, cli_keys, cli_node
 from epibridge.model.errors import EpibridgeError
 
 app = typer.Typer(
@@ -188,6 +188,7 @@ def demo(
 
 
 cli_node.register(app)
+cli_keys.register(app)
 
 
 def main() -> None:
