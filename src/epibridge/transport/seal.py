@@ -19,6 +19,7 @@ authenticated to the end and its hash matches the signed manifest.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -173,6 +174,18 @@ def protocol_version(path: Path) -> str:
     if name != PROTOCOL:
         raise SealError("not_a_submission", f"{path}: not a sealed submission ({text!r})")
     return version
+
+
+def envelope_kid(path: Path) -> str:
+    """The hub key id a sealed file is encrypted to (from the JWE header, unverified)."""
+    protocol_version(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            header = z.read(_ENVELOPE_MEMBER).split(b".", 1)[0]
+        value = json.loads(base64.urlsafe_b64decode(header + b"=" * (-len(header) % 4)))
+        return str(value["kid"])
+    except (KeyError, ValueError, zipfile.BadZipFile, TypeError) as exc:
+        raise SealError("bad_envelope", f"the envelope's header cannot be read ({exc})") from None
 
 
 def _envelope(z: zipfile.ZipFile, recipient: OKPKey) -> dict[str, Any]:
