@@ -127,10 +127,23 @@ def _sign_receipt(context: HubContext, fields: dict[str, Any]) -> str:
     return sign_compact(fields, key.private_key, key.kid, RECEIPT_TYPE)
 
 
-def receive(path: Path, context: HubContext, now: datetime) -> Receipt:
-    """Verify and keep the sealed submission at ``path``; a refusal raises ``IntakeRefused``."""
+def receive(
+    path: Path,
+    context: HubContext,
+    now: datetime,
+    *,
+    expected_origin: str | None = None,
+    expected_submission_id: str | None = None,
+) -> Receipt:
+    """Verify and keep the sealed submission at ``path``; a refusal raises ``IntakeRefused``.
+
+    ``expected_origin`` is the country the sender authenticated as (the HTTP service passes
+    its access token's subject) and ``expected_submission_id`` the id the request named:
+    both are compared with the signed manifest before the store is touched, so a mismatch
+    leaves nothing stored (reasons ``token_country_mismatch`` and ``id_mismatch``).
+    """
     try:
-        return _receive(path, context, now)
+        return _receive(path, context, now, expected_origin, expected_submission_id)
     except (IntakeRefused, SealError, TrustError) as exc:
         reason = getattr(exc, "reason", "refused")
         context.store.reject(reason=reason, message=str(exc), at=now)
@@ -139,13 +152,39 @@ def receive(path: Path, context: HubContext, now: datetime) -> Receipt:
         raise IntakeRefused(reason, str(exc)) from None
 
 
-def _receive(path: Path, context: HubContext, now: datetime) -> Receipt:
+def _check_expected(
+    manifest: Mapping[str, Any], origin: str | None, submission_id: str | None
+) -> None:
+    claimed = str(manifest.get("origin_country", ""))
+    if origin is not None and claimed != origin:
+        raise IntakeRefused(
+            "token_country_mismatch",
+            f"the submission carries data of {claimed}, but the sender authenticated as "
+            f"{origin}; a node sends only its own country's submissions",
+        )
+    named = str(manifest.get("submission_id", ""))
+    if submission_id is not None and named != submission_id:
+        raise IntakeRefused(
+            "id_mismatch",
+            f"the request names submission {submission_id}, but the signed manifest says "
+            f"{named}; send the file under its own submission id",
+        )
+
+
+def _receive(
+    path: Path,
+    context: HubContext,
+    now: datetime,
+    expected_origin: str | None,
+    expected_submission_id: str | None,
+) -> Receipt:
     recipient = _recipient(context, envelope_kid(path))
     context.spool.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".intake-", dir=context.spool))
     try:
         opened = open_sealed(path, work / "parts", recipient, _signer(context, now))
         manifest = opened.manifest
+        _check_expected(manifest, expected_origin, expected_submission_id)
         agreement = _check_agreement(context, manifest, now)
         submission_id = str(manifest["submission_id"])
         kept = context.spool / f"{submission_id}.zip"
