@@ -28,6 +28,7 @@ from tests.hub.test_intake import NOW, Hub, _seal
 
 hub = test_intake.hub
 world = test_intake.world
+url = test_intake.url  # on SQLite and on PostgreSQL, like the store
 
 TOKEN_URL = "http://testserver/v1/token"
 SUBMISSION_ID = "11111111-2222-4333-8444-555555555555"

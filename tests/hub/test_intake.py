@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from epibridge.transport.seal import seal
 from epibridge.transport.trust import Revocation
 from tests.agreements import test_signing
 from tests.agreements.test_signing import DAY, T0, World, _agreement, _both
+from tests.hub import test_store
 
 NOW = T0 + 2 * DAY
 world = test_signing.world  # the same parties, keys and trust list as the signing tests
@@ -34,15 +36,18 @@ class Hub:
     signatures: SignatureFile
 
 
+url = test_store.url  # every intake test runs on SQLite and on PostgreSQL
+
+
 @pytest.fixture
-def hub(world: World, tmp_path: Path) -> Hub:
+def hub(world: World, tmp_path: Path, url: str) -> Iterator[Hub]:
     private = X25519PrivateKey.generate()
     cert = issue_certificate(world.hub.root, "HUB", private.public_key(), T0 - DAY, T0 + 90 * DAY)
     world.hub.certs.append(cert)
     enc = EncryptionKey(cert, private)
     agreement = _agreement()
     signatures = _both(world, agreement)
-    store = HubStore.open(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    store = HubStore.open(url)
     context = HubContext(
         store=store,
         trust=world.trust(at=NOW - DAY),
@@ -51,7 +56,8 @@ def hub(world: World, tmp_path: Path) -> Hub:
         agreements={agreement.id: (agreement, signatures)},
         spool=tmp_path / "spool",
     )
-    return Hub(world, context, enc, agreement, signatures)
+    yield Hub(world, context, enc, agreement, signatures)
+    store.close()
 
 
 def _seal(
