@@ -95,7 +95,9 @@ def test_flipped_bytes_are_rejected(
 ) -> None:
     members = _members(sealed)
     data = bytearray(members[member])
-    i = min(len(data) - 1, int(len(data) * where))
+    # Not the last character of a base64url segment: its low bits may be unused padding, so
+    # changing them can leave the decoded bytes as they were.
+    i = min(len(data) - (3 if member.endswith(".jwe") else 1), int(len(data) * where))
     data[i] ^= 0x01 if member.endswith(".jwe") and data[i] in b".-_" else 0x55
     members[member] = bytes(data)
     _rewrite(sealed, members)

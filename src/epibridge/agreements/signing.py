@@ -26,7 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from epibridge.model.agreement import Agreement
-from epibridge.model.errors import EpibridgeError
+from epibridge.model.errors import ReasonedError
 from epibridge.transport.keys import (
     TrustError,
     format_time,
@@ -46,14 +46,9 @@ _ENTRY_FIELDS = frozenset({"country", "kid", "signed_at", "jws"})
 _PAYLOAD_FIELDS = frozenset({"agreement_id", "version", "sha256", "signer_country", "signed_at"})
 
 
-class AgreementRefused(EpibridgeError):  # noqa: N818 (a refusal, not a failure)
+class AgreementRefused(ReasonedError):  # noqa: N818 (a refusal, not a failure)
     """No data may flow under this agreement (or it cannot be signed). ``reason`` is a
     stable code for machines: the hub writes it into its receipt."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        self.reason = reason
-        self.message = message
-        super().__init__(f"{message} [{reason}]")
 
 
 @dataclass(frozen=True)

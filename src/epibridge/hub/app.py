@@ -72,9 +72,7 @@ def _refusal_status(reason: str) -> int:
 
 def _message(exc: IntakeRefused) -> str:
     """The human text of a refusal, without the ``[reason]`` suffix the exception adds."""
-    text = str(exc)
-    suffix = f" [{exc.reason}]"
-    return text[: -len(suffix)] if text.endswith(suffix) else text
+    return exc.message
 
 
 async def _form(request: Request) -> dict[str, str]:

@@ -31,7 +31,7 @@ from joserfc.jwk import OKPKey
 from epibridge.agreements.signing import SignatureFile, verify_agreement
 from epibridge.hub.store import HubStore, StoredSubmission, SubmissionConflict
 from epibridge.model.agreement import Agreement
-from epibridge.model.errors import EpibridgeError
+from epibridge.model.errors import EpibridgeError, ReasonedError
 from epibridge.transport.keys import TrustError, format_time, sign_compact
 from epibridge.transport.keystore import EncryptionKey, SigningKey
 from epibridge.transport.seal import SealError, envelope_kid, open_sealed
@@ -40,12 +40,8 @@ from epibridge.transport.trust import TrustList
 RECEIPT_TYPE = "epibridge-receipt+jws"
 
 
-class IntakeRefused(EpibridgeError):  # noqa: N818 (a refusal, not a failure)
+class IntakeRefused(ReasonedError):  # noqa: N818 (a refusal, not a failure)
     """The hub refuses a submission: ``reason`` for machines, the message for people."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        self.reason = reason
-        super().__init__(f"{message} [{reason}]")
 
 
 @dataclass(frozen=True)
@@ -111,7 +107,9 @@ def _check_agreement(context: HubContext, manifest: Mapping[str, Any], now: date
     try:
         verify_agreement(agreement, signatures, context.trust, now, stopped=stopped)
     except EpibridgeError as exc:
-        raise IntakeRefused(getattr(exc, "reason", "agreement_refused"), str(exc)) from None
+        raise IntakeRefused(
+            getattr(exc, "reason", "agreement_refused"), getattr(exc, "message", str(exc))
+        ) from None
     return agreement
 
 
@@ -146,10 +144,11 @@ def receive(
         return _receive(path, context, now, expected_origin, expected_submission_id)
     except (IntakeRefused, SealError, TrustError) as exc:
         reason = getattr(exc, "reason", "refused")
-        context.store.reject(reason=reason, message=str(exc), at=now)
+        message = getattr(exc, "message", str(exc))
+        context.store.reject(reason=reason, message=message, at=now)
         if isinstance(exc, IntakeRefused):
             raise
-        raise IntakeRefused(reason, str(exc)) from None
+        raise IntakeRefused(reason, message) from None
 
 
 def _check_expected(

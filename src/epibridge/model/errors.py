@@ -46,3 +46,13 @@ class ProfileError(KeyedFileError):
 
 class RegistryError(EpibridgeError):
     """A shipped registry file is inconsistent (a packaging bug, not user error)."""
+
+
+class ReasonedError(EpibridgeError):
+    """A refusal with a stable machine-readable ``reason`` (for receipts, APIs, logs)
+    beside its message for people."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        self.message = message
+        super().__init__(f"{message} [{reason}]")

@@ -38,7 +38,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 from tink import JsonKeysetReader, JsonKeysetWriter, cleartext_keyset_handle, streaming_aead
 
-from epibridge.model.errors import EpibridgeError
+from epibridge.model.errors import ReasonedError
 
 PROTOCOL = "epibridge-sealed-submission"
 VERSION = "1"
@@ -51,12 +51,8 @@ _ENVELOPE_MEMBER = "envelope.jwe"
 streaming_aead.register()
 
 
-class SealError(EpibridgeError):
+class SealError(ReasonedError):
     """A submission that cannot be trusted or read: ``reason`` is machine-readable."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        self.reason = reason
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
