@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tests.test_cli import run
@@ -88,3 +89,16 @@ def test_protect_refuses_a_field_and_a_missing_input(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "'deaths' is not allowed" in done.stderr
+
+
+def test_protect_names_a_damaged_or_foreign_input_file(tmp_path: Path) -> None:
+    agreement = _agreement(tmp_path)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "cases.parquet").write_text("not parquet")
+    done = _protect(agreement, tmp_path / "in", tmp_path / "r", "--home", str(tmp_path / "h"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "cases.parquet" in done.stderr and "not a readable Parquet file" in done.stderr
+    pq.write_table(pa.table({"x": [1]}), tmp_path / "in" / "cases.parquet")
+    done = _protect(agreement, tmp_path / "in", tmp_path / "r", "--home", str(tmp_path / "h"))
+    assert done.returncode == 2 and "not a harmonized table: no column" in done.stderr
+    assert not (tmp_path / "r").exists()

@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
@@ -28,6 +29,7 @@ import pyarrow.parquet as pq
 
 from epibridge import __version__
 from epibridge.model.agreement import Agreement, Refusal, Withheld
+from epibridge.model.errors import SourceError
 from epibridge.node.ledger import PrivacyLedger
 from epibridge.node.register import Transfer, TransferRegister
 from epibridge.node.secrets import pseudonym_master_key
@@ -63,6 +65,32 @@ class ProtectResult:
 
 def state_path(home: Path) -> Path:
     return home / "state.sqlite"
+
+
+#: Columns every harmonized table has; a file without them was not written by ingest.
+_NEEDED = frozenset({"country", "admin1", "area", "area_level", "disease", "period_type"})
+_NEEDED_PERIOD = frozenset({"calendar", "period_start", "period_end"})
+
+
+def _read(con: Any, path: Path) -> ir.Table:
+    """A harmonized table written by ``epibridge ingest``, or one clear error naming it."""
+    try:
+        table = con.read_parquet(path)
+    except duckdb.Error as exc:
+        raise SourceError(
+            path,
+            f"not a readable Parquet file ({str(exc).splitlines()[0]})",
+            "point --in at the output folder of 'epibridge ingest', and run ingest again if "
+            "the file was damaged",
+        ) from None
+    missing = sorted((_NEEDED | _NEEDED_PERIOD) - set(table.columns))
+    if missing:
+        raise SourceError(
+            path,
+            f"not a harmonized table: no column {', '.join(missing)}",
+            "point --in at the output folder of 'epibridge ingest'",
+        )
+    return table
 
 
 def _inputs(in_dir: Path) -> dict[str, Path]:
@@ -310,7 +338,7 @@ class _Parts:
     ) -> ir.Table:
         """The input's rows the agreement covers (once per input file)."""
         if path not in self._selected:
-            t, w, n_read = _select(con.read_parquet(path), agreement, period_from, period_to)
+            t, w, n_read = _select(_read(con, path), agreement, period_from, period_to)
             self.withheld += w
             self.spans.append(_span(t))
             self._selected[path] = (t, n_read)

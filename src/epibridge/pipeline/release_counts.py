@@ -195,15 +195,10 @@ def to_blocks(cells: pa.Table, dims: Dimensions, measures: Sequence[str]) -> Blo
     unique, block = np.unique(key, return_inverse=True)
     flat = block.astype(np.int64)
     for name, cats in zip(dims.names, dims.categories, strict=True):
-        lookup = {c: i for i, c in enumerate(cats)}
-        values = cells.column(name).to_pylist() if cells.num_rows < 1000 else None
-        if values is not None:
-            idx = np.array([lookup[v] for v in values], dtype=np.int64)
-        else:
-            s_idx, s_dict = _codes(cells.column(name))
-            remap = np.array([lookup[v] for v in s_dict.to_pylist()], dtype=np.int64)
-            idx = remap[s_idx]
-        flat = flat * len(cats) + idx
+        s_idx, s_dict = _codes(cells.column(name))
+        position = {c: i for i, c in enumerate(cats)}
+        remap = np.array([position[v] for v in s_dict.to_pylist()], dtype=np.int64)
+        flat = flat * len(cats) + remap[s_idx]
     size = len(unique) * int(np.prod(dims.shape, dtype=np.int64))
     arrays = {}
     for m in measures:
@@ -216,10 +211,10 @@ def to_blocks(cells: pa.Table, dims: Dimensions, measures: Sequence[str]) -> Blo
     p_of = (unique // len(d_dict)) % len(p_dict)
     a_of = unique // (len(d_dict) * len(p_dict))
     return Blocks(
-        area=a_dict.take(pa.array(a_of)),
+        area=pa.DictionaryArray.from_arrays(pa.array(a_of, pa.int32()), a_dict),
         area_level=level,
-        period_start=p_dict.take(pa.array(p_of)),
-        disease=d_dict.take(pa.array(d_of)),
+        period_start=pa.DictionaryArray.from_arrays(pa.array(p_of, pa.int32()), p_dict),
+        disease=pa.DictionaryArray.from_arrays(pa.array(d_of, pa.int32()), d_dict),
         dims=dims,
         measures=arrays,
     )
@@ -274,6 +269,8 @@ def dense_blocks(
 def period_columns(starts: pa.Array, agreement: Agreement) -> dict[str, pa.Array]:
     """Label, type, calendar and end of each release period, from its start date."""
     typ = _PERIOD_TYPE[agreement.time_resolution]
+    if pa.types.is_dictionary(starts.type):
+        starts = starts.dictionary_decode()
     distinct = pc.unique(starts).to_pylist()
     found = {d: period_containing(d, typ, agreement.calendar) for d in distinct}
     idx = pc.index_in(starts, pa.array(distinct, pa.date32()))
