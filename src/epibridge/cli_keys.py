@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
@@ -198,6 +199,31 @@ def show(home: HomeOption = None) -> None:
     """List the keys: kid, use, validity and status (current, valid, expired, revoked)."""
     store = KeyStore.open(_home(home), _passphrase(confirm=False))
     _print_store(_console(), store, datetime.now(UTC))
+
+
+@keys_app.command("export")
+def export(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the public key bundle (JSON).")
+    ],
+    home: HomeOption = None,
+) -> None:
+    """Write the public key bundle (root, certificates, revocations) to send to the hub."""
+    from epibridge.transport.bundle import exported_bundle, write_bundle
+
+    bundle = exported_bundle(_home(home))
+    write_bundle(bundle, out)
+    console = _console()
+    console.print(
+        f"wrote the public keys of {bundle.country} to {escape(str(out))} "
+        f"({len(bundle.certificates)} certificates, {len(bundle.revoked)} revocations)",
+        soft_wrap=True,
+    )
+    console.print(
+        f"root kid {bundle.root_kid}: read it to the other side by another channel "
+        "(phone, signed letter) so they can check the file is yours",
+        soft_wrap=True,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -62,6 +62,42 @@ def check(
         console.print(f"  {line}", soft_wrap=True, highlight=False)
 
 
+@agreements_app.command("sign")
+def sign(
+    file: Annotated[Path, typer.Argument(help="The agreement file (TOML) to sign.")],
+    home: HomeOption = None,
+) -> None:
+    """Sign an agreement with this party's key (kept in FILE.signatures.json beside it)."""
+    from epibridge.agreements import load_agreement
+    from epibridge.agreements.signing import (
+        load_signatures,
+        parties,
+        save_signatures,
+        sign_agreement,
+        signatures_path,
+    )
+    from epibridge.cli_keys import _passphrase
+    from epibridge.transport.keystore import KeyStore
+
+    agreement = load_agreement(file)
+    store = KeyStore.open(_home(home), _passphrase(confirm=False))
+    now = datetime.now(UTC)
+    where = signatures_path(file)
+    existing = load_signatures(where) if where.exists() else None
+    signed = sign_agreement(agreement, store.signing_key(now), store.country, now, existing)
+    save_signatures(where, signed)
+    have = sorted(signed.by_country())
+    missing = [c for c in parties(agreement) if c not in have]
+    console.print(
+        f"{store.country} signed {agreement.id} v{agreement.version}; signatures in {where}",
+        soft_wrap=True,
+    )
+    if missing:
+        console.print(f"  still to sign: {', '.join(missing)} (send them both files)")
+    else:
+        console.print("  signed by both parties: data may flow under it once it is in force")
+
+
 @agreements_app.command("stop")
 def stop(
     file: Annotated[Path, typer.Argument(help="The agreement file (TOML) to stop.")],

@@ -217,6 +217,7 @@ def protect(
         receipt["datasets"] = parts.sections
         tables, withheld, spans = parts.tables, parts.withheld, parts.spans
         receipt["withheld"] = [w.__dict__ for w in withheld]
+        receipt["period"] = _period(spans)
         if "counts" in wanted and spend is not None:
             _spend(state, agreement, spend, release_id, now, receipt)
         report("writing", None)
@@ -430,6 +431,16 @@ def _spend(
     privacy = receipt["datasets"]["counts"]["privacy"]
     privacy["budget_period_label"] = budget_period
     privacy["budget_remaining"] = remaining
+
+
+def _period(spans: list[tuple[date | None, date | None]]) -> dict[str, str | None]:
+    """First and last day the release covers (the sealed manifest's ``period``)."""
+    starts = [a for a, _ in spans if a is not None]
+    ends = [b for _, b in spans if b is not None]
+    return {
+        "from": min(starts).isoformat() if starts else None,
+        "to": max(ends).isoformat() if ends else None,
+    }
 
 
 def _span(t: ir.Table) -> tuple[date | None, date | None]:

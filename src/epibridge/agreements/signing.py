@@ -281,8 +281,8 @@ def load_signatures(path: str | Path) -> SignatureFile:
     if not path.is_file():
         raise AgreementRefused(
             "unsigned",
-            f"{path}: no signature file; the parties sign the agreement with "
-            "'sign_agreement' and keep the file beside it",
+            f"{path}: no signature file; each party signs the agreement with "
+            "'epibridge agreements sign FILE' and the file is kept beside it",
         )
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))

@@ -18,6 +18,7 @@ with a receipt signed by the hub over the exact manifest hash.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -120,6 +121,12 @@ def _period(manifest: Mapping[str, Any], key: str) -> date | None:
     return None
 
 
+def _fsync(path: Path) -> None:
+    """Make the copy durable before the database row that points to it is committed."""
+    with path.open("rb") as f:
+        os.fsync(f.fileno())
+
+
 def _sign_receipt(context: HubContext, fields: dict[str, Any]) -> str:
     key = context.signing_key
     return sign_compact(fields, key.private_key, key.kid, RECEIPT_TYPE)
@@ -186,11 +193,13 @@ def _receive(
         _check_expected(manifest, expected_origin, expected_submission_id)
         agreement = _check_agreement(context, manifest, now)
         submission_id = str(manifest["submission_id"])
-        kept = context.spool / f"{submission_id}.zip"
-        if "/" in submission_id or submission_id.startswith("."):
+        if "/" in submission_id or "\\" in submission_id or submission_id.startswith("."):
             raise IntakeRefused(
                 "bad_submission_id", f"submission id {submission_id!r} is not valid"
             )
+        # Named by id and manifest hash: a file left by a crash before its row was written
+        # can only ever be overwritten by the same content.
+        kept = context.spool / f"{submission_id}.{opened.manifest_sha256[:16]}.zip"
         offered = StoredSubmission(
             submission_id=submission_id,
             origin_country=agreement.sender,
@@ -208,18 +217,22 @@ def _receive(
         )
         # The file is in place before the row that points to it, so a crash between the two
         # leaves at worst an unreferenced file, never a row without its file.
-        staged = work / "sealed.zip"
-        shutil.copyfile(path, staged)
+        created = not kept.exists()
+        if created:
+            staged = work / "sealed.zip"
+            shutil.copyfile(path, staged)
+            _fsync(staged)
+            staged.replace(kept)
         try:
             stored, new = context.store.accept(offered)
         except SubmissionConflict as exc:
+            if created:
+                kept.unlink(missing_ok=True)
             raise IntakeRefused(
                 exc.reason,
                 f"submission {submission_id} was already received with other content; a "
                 "correction needs a new submission id that names the old one in revision_of",
             ) from None
-        if new:
-            staged.replace(kept)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     status = "accepted" if new else "duplicate"

@@ -7,6 +7,10 @@ deliver every item that is due. Each item is a row in the node's state file:
     queued -> sending -> acknowledged      the hub took it (or already had it)
                       -> rejected          the hub refused it, with its reason: terminal
                       -> queued            a transient failure: retried after a backoff
+    queued -> sent                         exported to a file for offline transfer; it stays
+                                           due, so a later push (answered "duplicate" if the
+                                           file got there first) or the hub's receipt file
+                                           acknowledges it
 
 Sending is two transactions around the network call: the item is marked ``sending``
 first, the hub's answer recorded after. A crash in between (power cut, killed process, a
@@ -35,7 +39,7 @@ from typing import Literal, Protocol, TypeAlias, assert_never, get_args
 from epibridge.model.errors import EpibridgeError
 from epibridge.node.state import NodeState, utc_text, utc_time
 
-State: TypeAlias = Literal["queued", "sending", "acknowledged", "rejected"]
+State: TypeAlias = Literal["queued", "sending", "sent", "acknowledged", "rejected"]
 STATES: tuple[State, ...] = get_args(State)
 TERMINAL: frozenset[State] = frozenset({"acknowledged", "rejected"})
 
@@ -63,13 +67,16 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT,
     reason TEXT,
     receipt TEXT,
+    manifest_sha256 TEXT,
+    release_id TEXT UNIQUE,
+    upload_id TEXT,
     updated_at TEXT NOT NULL
 )
 """
 _INDEX = "CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state)"
 _COLUMNS = (
     "submission_id, path, size, created_at, state, attempts, next_attempt_at,"
-    " last_error, reason, receipt"
+    " last_error, reason, receipt, manifest_sha256, release_id"
 )
 
 
@@ -91,6 +98,8 @@ class Item:
     last_error: str | None  # the last transient failure, or the hub's rejection message
     reason: str | None  # the hub's machine-readable reason, when rejected
     receipt: str | None  # the hub's receipt, when acknowledged
+    manifest_sha256: str | None = None  # what the hub's receipt must name
+    release_id: str | None = None  # the protected release that was sealed
 
 
 # -- what the hub can answer ------------------------------------------------------------
@@ -236,7 +245,7 @@ def _submission_id(text: str) -> str:
 
 
 def _item(row: Sequence[object]) -> Item:
-    sid, path, size, created, state, attempts, next_at, error, reason, receipt = row
+    sid, path, size, created, state, attempts, next_at, error, reason, receipt, sha, rel = row
     return Item(
         submission_id=str(sid),
         path=Path(str(path)),
@@ -248,6 +257,8 @@ def _item(row: Sequence[object]) -> Item:
         last_error=None if error is None else str(error),
         reason=None if reason is None else str(reason),
         receipt=None if receipt is None else str(receipt),
+        manifest_sha256=None if sha is None else str(sha),
+        release_id=None if rel is None else str(rel),
     )
 
 
@@ -292,7 +303,15 @@ class Outbox:
             con.execute(_TABLE)
             con.execute(_INDEX)
 
-    def enqueue(self, path: Path, submission_id: str, at: datetime) -> Item:
+    def enqueue(
+        self,
+        path: Path,
+        submission_id: str,
+        at: datetime,
+        *,
+        manifest_sha256: str | None = None,
+        release_id: str | None = None,
+    ) -> Item:
         """Queue a sealed file for sending; due at once.
 
         Idempotent by ``submission_id``: queueing the same submission again returns the
@@ -311,9 +330,10 @@ class Outbox:
         with self._state.write() as con:
             con.execute(
                 "INSERT INTO outbox (submission_id, path, size, created_at, state, attempts,"
-                " next_attempt_at, updated_at) VALUES (?, ?, ?, ?, 'queued', 0, ?, ?)"
+                " next_attempt_at, manifest_sha256, release_id, updated_at)"
+                " VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)"
                 " ON CONFLICT (submission_id) DO NOTHING",
-                (sid, str(where), size, when, when, when),
+                (sid, str(where), size, when, when, manifest_sha256, release_id, when),
             )
             row = con.execute(
                 f"SELECT {_COLUMNS} FROM outbox WHERE submission_id = ?", (sid,)
@@ -327,6 +347,61 @@ class Outbox:
                 "that was sealed with this id, or seal again for a new id"
             )
         return item
+
+    def item(self, submission_id: str) -> Item | None:
+        """The item of ``submission_id``, if queued here."""
+        row = self._state.connection.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE submission_id = ?", (submission_id,)
+        ).fetchone()
+        return None if row is None else _item(row)
+
+    def by_release(self, release_id: str) -> Item | None:
+        """The item a protected release was sealed into, if it was."""
+        row = self._state.connection.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE release_id = ?", (release_id,)
+        ).fetchone()
+        return None if row is None else _item(row)
+
+    def mark_sent(self, submission_id: str, at: datetime) -> Item:
+        """Record that the sealed file left by other means (exported for a USB stick).
+
+        The item stays due: a later push is answered ``duplicate`` if the file reached
+        the hub first, and the hub's receipt file acknowledges it (``acknowledge``).
+        """
+        when = utc_text(at, "the time of export")
+        with self._state.write() as con:
+            con.execute(
+                "UPDATE outbox SET state = 'sent', updated_at = ?"
+                " WHERE submission_id = ? AND state = 'queued'",
+                (when, submission_id),
+            )
+        found = self.item(submission_id)
+        if found is None:
+            raise OutboxError(f"submission {submission_id} is not in this node's outbox")
+        return found
+
+    def acknowledge(self, submission_id: str, receipt: str, at: datetime) -> Item:
+        """Record the hub's (already verified) receipt, e.g. from a file the hub handed back."""
+        if self.item(submission_id) is None:
+            raise OutboxError(f"submission {submission_id} is not in this node's outbox")
+        self._record(submission_id, 0, Accepted(receipt), at, random.Random(0))
+        found = self.item(submission_id)
+        assert found is not None
+        return found
+
+    # The hub's resumable-upload id of an item, so that a restarted node resumes it.
+    def get_upload(self, submission_id: str) -> str | None:
+        row = self._state.connection.execute(
+            "SELECT upload_id FROM outbox WHERE submission_id = ?", (submission_id,)
+        ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+    def set_upload(self, submission_id: str, upload_id: str | None) -> None:
+        with self._state.write() as con:
+            con.execute(
+                "UPDATE outbox SET upload_id = ? WHERE submission_id = ?",
+                (upload_id, submission_id),
+            )
 
     def status(self) -> list[Item]:
         """Every item, in enqueue order."""
@@ -343,7 +418,7 @@ class Outbox:
         """
         utc_text(at, "the time asked about")
         rows = self._state.connection.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE state = 'queued' ORDER BY seq"
+            f"SELECT {_COLUMNS} FROM outbox WHERE state IN ('queued', 'sent') ORDER BY seq"
         ).fetchall()
         # Compared as datetimes, not as text: isoformat drops zero microseconds, so two
         # stored times do not always sort as strings.
@@ -420,7 +495,8 @@ class Outbox:
         with self._state.write() as con:
             row = con.execute(
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1,"
-                " sending_since = ?, updated_at = ? WHERE submission_id = ? AND state = 'queued'"
+                " sending_since = ?, updated_at = ? WHERE submission_id = ?"
+                " AND state IN ('queued', 'sent')"
                 " RETURNING attempts",
                 (when, when, submission_id),
             ).fetchone()
@@ -445,14 +521,14 @@ class Outbox:
                         "UPDATE outbox SET state = 'acknowledged', receipt = ?,"
                         " next_attempt_at = NULL, sending_since = NULL, last_error = NULL,"
                         " updated_at = ? WHERE submission_id = ?"
-                        " AND state IN ('queued', 'sending')",
+                        " AND state IN ('queued', 'sending', 'sent')",
                         (receipt, when, submission_id),
                     )
                 case Rejected(reason, message):
                     con.execute(
                         "UPDATE outbox SET state = 'rejected', reason = ?, last_error = ?,"
                         " next_attempt_at = NULL, sending_since = NULL, updated_at = ?"
-                        " WHERE submission_id = ? AND state IN ('queued', 'sending')",
+                        " WHERE submission_id = ? AND state IN ('queued', 'sending', 'sent')",
                         (reason, message, when, submission_id),
                     )
                 case Transient(message):

@@ -205,6 +205,16 @@ class KeyStore:
         store._load_private(newest.kid)  # fails now, not later, on a wrong passphrase
         return store
 
+    def reloaded(self) -> KeyStore:
+        """The same store read again from disk (after a rotation by another process); the
+        passphrase-derived key is kept, so no passphrase is asked again."""
+        path = self.folder / _STORE
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+            return KeyStore(self.folder, state, self._secret)
+        except (ValueError, KeyError, TypeError, BadCertificateError) as exc:
+            raise KeyStoreError(f"{path}: the key store is damaged ({exc})") from exc
+
     @property
     def country(self) -> str:
         return str(self._state["country"])

@@ -1,0 +1,213 @@
+"""Command-line commands for a node's exchange with its hub: ``epibridge node ...``.
+
+``join`` pins the hub, ``seal`` puts a protected release in the outbox, ``push`` sends
+what is due over HTTP, ``status`` shows every item, ``export`` writes one to a file for
+a USB stick, ``receipt`` records the receipt the hub handed back for it, ``trust``
+installs a trust list that came by file. Registered on the main app by ``cli.py``.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from epibridge.cli_node import HomeOption, _home
+
+node_app = typer.Typer(
+    help="Send sealed submissions to the hub: join, seal, push, status, export.",
+    no_args_is_help=True,
+)
+HUB_URL_ENV = "EPIBRIDGE_HUB_URL"
+
+
+def _console() -> Console:
+    return Console(highlight=False)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@node_app.command("join")
+def join(
+    hub_keys: Annotated[
+        Path, typer.Option("--hub-keys", help="The hub's public key bundle ('keys export').")
+    ],
+    trust_list: Annotated[
+        Path, typer.Option("--trust-list", help="The hub's signed trust list (trust-list.jws).")
+    ],
+    url: Annotated[
+        str | None, typer.Option("--url", help="The hub's address, for pushes over HTTP.")
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Pin the hub's root key and accept its trust list (once, when the node is set up)."""
+    from epibridge.node.hub_link import join as run
+
+    link, trust = run(_home(home), hub_keys, trust_list.read_text(encoding="utf-8"), _now(), url)
+    console = _console()
+    console.print(f"joined the hub with root {link.root_kid}", soft_wrap=True)
+    console.print(
+        f"  trust list #{trust.serial}: {len(trust.roots) - 1} countries, valid until "
+        f"{trust.next_update:%Y-%m-%d %H:%M} UTC",
+        soft_wrap=True,
+    )
+    console.print(f"  hub address: {link.url or 'none (exchange by file)'}", soft_wrap=True)
+
+
+@node_app.command("trust")
+def trust(
+    file: Annotated[Path, typer.Argument(help="A newer trust list from the hub (by file).")],
+    home: HomeOption = None,
+) -> None:
+    """Install a newer trust list that arrived by file (push fetches it over HTTP)."""
+    from epibridge.node.hub_link import update_trust
+
+    accepted = update_trust(_home(home), file.read_text(encoding="utf-8"), _now())
+    _console().print(f"trust list #{accepted.serial} accepted")
+
+
+@node_app.command("seal")
+def seal(
+    release: Annotated[Path, typer.Argument(help="A release folder written by 'protect'.")],
+    revision_of: Annotated[
+        str | None,
+        typer.Option("--revision-of", help="The submission id this release corrects."),
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Sign and encrypt a protected release for the hub and queue it in the outbox."""
+    from epibridge.cli_keys import _passphrase
+    from epibridge.node import hub_link
+    from epibridge.node.outbox import Outbox
+    from epibridge.node.state import NodeState
+    from epibridge.node.submit import seal_release
+    from epibridge.protect import state_path
+    from epibridge.transport.keystore import KeyStore
+
+    where = _home(home)
+    now = _now()
+    keys = KeyStore.open(where, _passphrase(confirm=False))
+    current = hub_link.trust(where, now)
+    with NodeState(state_path(where)) as state:
+        done = seal_release(
+            release, keys, current, Outbox(state), where / "outbox", now, revision_of
+        )
+    item = done.item
+    verb = "sealed" if done.new else "already sealed"
+    _console().print(
+        f"{verb} release {item.release_id} as submission {item.submission_id} "
+        f"({item.size:,} bytes, {item.state}): {escape(str(item.path))}",
+        soft_wrap=True,
+    )
+
+
+@node_app.command("push")
+def push(
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help=f"The hub's address (default: ${HUB_URL_ENV} or the joined)."),
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Send every due submission to the hub and record its answers (safe to repeat)."""
+    import os
+
+    from epibridge.cli_keys import _passphrase
+    from epibridge.node.exchange import push_over_http
+
+    where = _home(home)
+    keys_passphrase = _passphrase(confirm=False)
+    address = url or os.environ.get(HUB_URL_ENV)
+    report = push_over_http(where, keys_passphrase, address, _now, random.Random())
+    console = _console()
+    if report.trust_serial is not None:
+        console.print(f"trust list #{report.trust_serial} from the hub")
+    elif report.trust_problem:
+        console.print(f"[yellow]kept the current trust list[/]: {report.trust_problem}")
+    push_report = report.push
+    console.print(
+        f"sent {push_report.sent}: {len(push_report.acknowledged)} acknowledged "
+        f"({len(push_report.duplicates)} the hub already had), {len(push_report.rejected)} "
+        f"rejected, {len(push_report.retrying)} to retry"
+        + (f"; {len(push_report.recovered)} recovered" if push_report.recovered else "")
+    )
+    _status_table(console, where)
+
+
+def _status_table(console: Console, where: Path) -> None:
+    from epibridge.node.outbox import Outbox
+    from epibridge.node.state import NodeState
+    from epibridge.protect import state_path
+
+    with NodeState(state_path(where)) as state:
+        items = Outbox(state).status()
+    table = Table(title="outbox")
+    for col in ("submission", "queued", "size", "state", "tries", "next try", "hub's answer"):
+        table.add_column(col, overflow="fold")
+    for i in items:
+        answer = ""
+        if i.state == "rejected":
+            answer = f"{i.reason}: {i.last_error}"
+        elif i.state == "acknowledged":
+            answer = "receipt kept"
+        elif i.last_error:
+            answer = i.last_error
+        table.add_row(
+            i.submission_id,
+            f"{i.created_at:%Y-%m-%d %H:%M}",
+            f"{i.size:,}",
+            i.state,
+            str(i.attempts),
+            "" if i.next_attempt_at is None else f"{i.next_attempt_at:%Y-%m-%d %H:%M:%S}",
+            answer,
+        )
+    console.print(table)
+    if not items:
+        console.print("the outbox is empty: seal a release with 'epibridge node seal'")
+
+
+@node_app.command("status")
+def status(home: HomeOption = None) -> None:
+    """List the outbox: queued / sending / sent / acknowledged / rejected, with the hub's reason."""
+    _status_table(_console(), _home(home))
+
+
+@node_app.command("export")
+def export(
+    submission_id: Annotated[str, typer.Argument(help="The submission to export (node status).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The file to write (for a USB stick).")],
+    home: HomeOption = None,
+) -> None:
+    """Write a queued submission to a file for offline transfer ('hub import' reads it)."""
+    from epibridge.node.exchange import export_submission
+
+    item = export_submission(_home(home), submission_id, out, _now())
+    _console().print(
+        f"wrote submission {item.submission_id} ({item.size:,} bytes) to {escape(str(out))}; "
+        "bring back the receipt 'hub import' writes and record it with 'node receipt'",
+        soft_wrap=True,
+    )
+
+
+@node_app.command("receipt")
+def receipt(
+    file: Annotated[Path, typer.Argument(help="The receipt file 'hub import' wrote.")],
+    home: HomeOption = None,
+) -> None:
+    """Record the hub's receipt for a submission that travelled by file."""
+    from epibridge.node.exchange import record_receipt
+
+    item = record_receipt(_home(home), file, _now())
+    _console().print(f"submission {item.submission_id}: {item.state}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(node_app, name="node")

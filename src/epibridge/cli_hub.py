@@ -1,0 +1,307 @@
+"""Command-line commands for the regional hub: ``epibridge hub ...``.
+
+``init`` creates the hub's folder, keys and database; ``enrol`` adds a country's public
+keys; ``trust-list`` re-issues the signed trust list; ``agreements`` registers the
+agreements both parties signed; ``serve`` runs the HTTP service; ``import`` takes a sealed
+file that came on a USB stick through the same checks; ``submissions`` lists what was
+received and refused. Registered on the main app by ``cli.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from epibridge.hub.home import HubHome
+    from epibridge.transport.keystore import KeyStore
+
+HUB_HOME_ENV = "EPIBRIDGE_HUB_HOME"
+DEFAULT_HUB_HOME = Path("epibridge-hub")
+
+hub_app = typer.Typer(
+    help="Run the regional hub: set it up, enrol countries, serve, import files.",
+    no_args_is_help=True,
+)
+hub_agreements_app = typer.Typer(
+    help="The agreements the hub receives data under.", no_args_is_help=True
+)
+
+HubHomeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--home",
+        help=f"The hub's folder (settings, keys, trust list, spool). Default: ${HUB_HOME_ENV} "
+        "or ./epibridge-hub.",
+    ),
+]
+
+
+def _hub_home(home: Path | None) -> Path:
+    if home is not None:
+        return home
+    env = os.environ.get(HUB_HOME_ENV)
+    return Path(env) if env else DEFAULT_HUB_HOME
+
+
+def _console() -> Console:
+    return Console(highlight=False)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _open(home: Path | None) -> tuple[HubHome, KeyStore]:
+    from epibridge.cli_keys import _passphrase
+    from epibridge.hub.home import HubHome
+
+    hub = HubHome(_hub_home(home))
+    return hub, hub.keys(_passphrase(confirm=False))
+
+
+@hub_app.command("init")
+def init(
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="SQLAlchemy URL of the hub database (default: SQLite in the hub's folder), "
+            "e.g. postgresql+psycopg://user@host/db.",
+        ),
+    ] = None,
+    trust_list_days: Annotated[
+        int, typer.Option("--trust-list-days", min=1, help="How long each trust list is valid.")
+    ] = 7,
+    home: HubHomeOption = None,
+) -> None:
+    """Create the hub: its folder, keys (country HUB), database schema and first trust list."""
+    from epibridge.cli_keys import _passphrase
+    from epibridge.hub.home import HubHome
+    from epibridge.transport.bundle import exported_bundle
+
+    where = _hub_home(home)
+    hub = HubHome.init(where, _passphrase(confirm=True), _now(), database, trust_list_days)
+    bundle = exported_bundle(where)
+    console = _console()
+    console.print(f"[green]created[/] the hub in {escape(str(where))}", soft_wrap=True)
+    console.print(f"  database: {_redacted(hub.config.database)}", soft_wrap=True)
+    console.print(f"  hub root kid: {bundle.root_kid}", soft_wrap=True)
+    console.print(
+        "  next: 'epibridge keys export --home HUB --out hub-keys.json' for the nodes, "
+        "'epibridge hub enrol' for each country's keys",
+        soft_wrap=True,
+    )
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@hub_app.command("enrol")
+def enrol(
+    bundle: Annotated[Path, typer.Argument(help="A country's key bundle ('keys export').")],
+    home: HubHomeOption = None,
+) -> None:
+    """Add or update a country's public keys and publish a new trust list."""
+    from epibridge.transport.bundle import read_bundle
+
+    hub, keys = _open(home)
+    offered = read_bundle(bundle)
+    merged = hub.enrol(offered, keys, _now())
+    trust = hub.trust(keys, _now())
+    _console().print(
+        f"enrolled {merged.country} (root {merged.root_kid}, {len(merged.certificates)} "
+        f"certificates, {len(merged.revoked)} revoked); trust list #{trust.serial} published",
+        soft_wrap=True,
+    )
+
+
+@hub_app.command("trust-list")
+def trust_list(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write a copy here (for a USB stick).")
+    ] = None,
+    home: HubHomeOption = None,
+) -> None:
+    """Re-issue the signed trust list of every enrolled country's keys."""
+    hub, keys = _open(home)
+    trust = hub.publish_trust_list(keys, _now())
+    if out is not None:
+        out.write_text(trust.token + "\n", encoding="utf-8")
+    _console().print(
+        f"trust list #{trust.serial}: {', '.join(sorted(trust.roots))}; valid until "
+        f"{trust.next_update:%Y-%m-%d %H:%M} UTC" + (f"; copy in {out}" if out else ""),
+        soft_wrap=True,
+    )
+
+
+@hub_agreements_app.command("add")
+def agreements_add(
+    file: Annotated[
+        Path, typer.Argument(help="The agreement (TOML), its .signatures.json beside it.")
+    ],
+    home: HubHomeOption = None,
+) -> None:
+    """Register an agreement both parties signed; intake accepts data under it from now on."""
+    hub, keys = _open(home)
+    agreement = hub.add_agreement(file, keys, _now())
+    _console().print(
+        f"registered {agreement.id} v{agreement.version} ({agreement.sender} -> hub, "
+        f"{agreement.valid_from} to {agreement.valid_to})"
+    )
+
+
+@hub_agreements_app.command("list")
+def agreements_list(home: HubHomeOption = None) -> None:
+    """List the registered agreements."""
+    from epibridge.hub.home import HubHome
+
+    hub = HubHome(_hub_home(home))
+    table = Table(title="agreements the hub receives data under")
+    for col in ("id", "version", "sender", "valid", "sha256", "stopped"):
+        table.add_column(col)
+    stopped = hub.stops()
+    for agreement, _ in hub.agreements().values():
+        stop = stopped.get(agreement.id)
+        table.add_row(
+            agreement.id,
+            agreement.version,
+            agreement.sender,
+            f"{agreement.valid_from} to {agreement.valid_to}",
+            agreement.sha256[:12],
+            "" if stop is None else f"{stop['stopped_at']}: {stop['reason']}",
+        )
+    _console().print(table)
+
+
+@hub_agreements_app.command("stop")
+def agreements_stop(
+    agreement_id: Annotated[str, typer.Argument(help="The agreement id to stop.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the hub's folder).")],
+    home: HubHomeOption = None,
+) -> None:
+    """Stop intake under an agreement at once (every version)."""
+    from epibridge.hub.home import HubHome
+
+    HubHome(_hub_home(home)).stop_agreement(agreement_id, reason, _now())
+    _console().print(f"stopped {agreement_id}: the hub refuses data under it from now on")
+
+
+@hub_app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A sealed submission file ('node export').")],
+    receipt_out: Annotated[
+        Path | None,
+        typer.Option("--receipt-out", help="Where to write the receipt (default: FILE.receipt.jws)."),
+    ] = None,
+    home: HubHomeOption = None,
+) -> None:
+    """Take a sealed file through the same checks as an upload; write the signed receipt."""
+    from epibridge.hub.intake import receive
+
+    hub, keys = _open(home)
+    if not file.is_file():
+        raise typer.BadParameter(f"{file}: no such file", param_hint="FILE")
+    now = _now()
+    with hub.open_store() as store:
+        receipt = receive(file, hub.context(keys, now, store), now)
+    target = receipt_out or file.with_name(file.name + ".receipt.jws")
+    target.write_text(receipt.token + "\n", encoding="utf-8")
+    _console().print(
+        f"{receipt.status} submission {receipt.submission_id}; receipt in {escape(str(target))} "
+        "(give it back to the node: 'epibridge node receipt FILE')",
+        soft_wrap=True,
+    )
+
+
+@hub_app.command("submissions")
+def submissions(
+    rejections: Annotated[
+        bool, typer.Option("--rejections", help="List refused attempts instead.")
+    ] = False,
+    home: HubHomeOption = None,
+) -> None:
+    """List the submissions the hub holds (or the attempts it refused, with reasons)."""
+    from epibridge.hub.home import HubHome
+
+    hub = HubHome(_hub_home(home))
+    console = _console()
+    with hub.open_store() as store:
+        if rejections:
+            table = Table(title="refused attempts")
+            for col in ("when", "submission", "from", "reason", "message"):
+                table.add_column(col, overflow="fold")
+            for r in store.rejections():
+                table.add_row(
+                    f"{r.received_at:%Y-%m-%d %H:%M:%S}",
+                    r.submission_id or "",
+                    r.origin_country or "",
+                    r.reason,
+                    r.message,
+                )
+        else:
+            table = Table(title="submissions held")
+            for col in ("received", "submission", "from", "agreement", "period", "bytes"):
+                table.add_column(col, overflow="fold")
+            for s in store.submissions():
+                period = f"{s.period_from or ''} to {s.period_to or ''}"
+                table.add_row(
+                    f"{s.received_at:%Y-%m-%d %H:%M:%S}",
+                    s.submission_id,
+                    s.origin_country,
+                    s.agreement_id,
+                    period,
+                    f"{s.size_bytes:,}",
+                )
+    console.print(table)
+
+
+@hub_app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url",
+            help="The hub's address as nodes see it (behind a proxy); token audience.",
+        ),
+    ] = None,
+    home: HubHomeOption = None,
+) -> None:
+    """Run the hub's HTTP service (intake, tokens, trust list) until interrupted."""
+    import logging
+
+    import uvicorn
+
+    from epibridge.hub.app import create_app
+    from epibridge.hub.live import LiveContext
+
+    hub, keys = _open(home)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    store = hub.open_store()
+    try:
+        live = LiveContext(hub, keys, store, _now)
+        live()  # fail now, not at the first request, on a broken folder
+        token_url = f"{public_url.rstrip('/')}/v1/token" if public_url else None
+        app = create_app(live, _now, token_url=token_url)
+        _console().print(f"hub serving on http://{host}:{port} (Ctrl-C stops it)")
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        store.close()
+
+
+def register(app: typer.Typer) -> None:
+    hub_app.add_typer(hub_agreements_app, name="agreements")
+    app.add_typer(hub_app, name="hub")

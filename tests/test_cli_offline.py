@@ -1,0 +1,61 @@
+"""Offline transfer as operators do it: node export -> USB stick -> hub import -> receipt back."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.exchange_setup import Parties, ok, run, seal, set_up
+
+
+@pytest.fixture(scope="module")
+def parties(tmp_path_factory: pytest.TempPathFactory) -> Parties:
+    return set_up(tmp_path_factory.mktemp("offline"))
+
+
+def test_export_import_receipt(parties: Parties) -> None:
+    p = parties
+    sid = seal(p)
+    assert "already sealed" in ok("node", "seal", str(p.release), *p.node_opt)
+    assert "queued" in ok("node", "status", *p.node_opt)
+    stick = p.tmp / "stick" / "khm.zip"
+    ok("node", "export", sid, "--out", str(stick), *p.node_opt)
+    assert "sent" in ok("node", "status", *p.node_opt)
+    out = ok("hub", "import", str(stick), *p.hub_opt)
+    assert f"accepted submission {sid}" in out
+    again = ok("hub", "import", str(stick), "--receipt-out", str(p.tmp / "r2.jws"), *p.hub_opt)
+    assert f"duplicate submission {sid}" in again
+    held = ok("hub", "submissions", *p.hub_opt)
+    assert sid in held and held.count(sid) == 1
+    receipt = stick.with_name(stick.name + ".receipt.jws")
+    assert f"submission {sid}: acknowledged" in ok("node", "receipt", str(receipt), *p.node_opt)
+    status = ok("node", "status", *p.node_opt)
+    assert "acknowledged" in status and "receipt kept" in status
+
+
+def test_a_damaged_file_is_refused_with_its_reason(parties: Parties) -> None:
+    p = parties
+    if not list((p.node / "outbox").glob("*.zip")):
+        seal(p)
+    source = p.tmp / "flipped.zip"
+    source.write_bytes(sorted((p.node / "outbox").glob("*.zip"))[0].read_bytes())
+    with zipfile.ZipFile(source) as z:
+        info = next(i for i in z.infolist() if i.filename.startswith("parts/"))
+    data = bytearray(source.read_bytes())
+    # 40 bytes into the member's data (past its 30-byte local header and name).
+    data[info.header_offset + 30 + len(info.filename) + 40] ^= 0x01
+    source.write_bytes(bytes(data))
+    done = run("hub", "import", str(source), *p.hub_opt)
+    assert done.returncode == 2, done.stdout
+    assert "payload_mismatch" in done.stderr and "Traceback" not in done.stderr
+    assert "payload_mismatch" in ok("hub", "submissions", "--rejections", *p.hub_opt)
+
+
+def test_a_receipt_for_another_manifest_is_refused(parties: Parties, tmp_path: Path) -> None:
+    p = parties
+    bogus = tmp_path / "bogus.jws"
+    bogus.write_text("not.a.receipt\n")
+    done = run("node", "receipt", str(bogus), *p.node_opt)
+    assert done.returncode == 2 and "not a hub receipt" in done.stderr
