@@ -32,7 +32,7 @@ def test_export_import_receipt(parties: Parties) -> None:
     receipt = stick.with_name(stick.name + ".receipt.jws")
     assert f"submission {sid}: acknowledged" in ok("node", "receipt", str(receipt), *p.node_opt)
     status = ok("node", "status", *p.node_opt)
-    assert "acknowledged" in status and "receipt kept" in status
+    assert "acknowledged" in status and "receipt is kept" in status
 
 
 def test_a_damaged_file_is_refused_with_its_reason(parties: Parties) -> None:

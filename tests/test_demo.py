@@ -42,3 +42,12 @@ def test_demo_ingests_everything(tmp_path: Path) -> None:
 
     for _ in range(3):
         assert len(protect_all(tmp_path / "ws", TODAY, console)) == len(INPUTS)
+
+    # Stage 3: every release sealed and pushed to a real hub process, receipts verified.
+    from epibridge.hub.home import HubHome
+
+    with HubHome(tmp_path / "ws" / "hub").open_store() as store:
+        held = store.submissions()
+    assert sorted(s.origin_country for s in held) == sorted(receipts)
+    assert "sealed, pushed, received" in text
+    assert text.count("receipt verified") == len(receipts)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -149,27 +150,28 @@ def _status_table(console: Console, where: Path) -> None:
 
     with NodeState(state_path(where)) as state:
         items = Outbox(state).status()
-    table = Table(title="outbox")
-    for col in ("submission", "queued", "size", "state", "tries", "next try", "hub's answer"):
-        table.add_column(col, overflow="fold")
+    table = Table(title="outbox", box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
+    table.add_column("submission", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("tries", justify="right", no_wrap=True)
+    table.add_column("bytes", justify="right", no_wrap=True)
+    notes = []
     for i in items:
-        answer = ""
+        table.add_row(i.submission_id, i.state, str(i.attempts), f"{i.size:,}")
+        note = f"queued {i.created_at:%Y-%m-%d %H:%M}"
         if i.state == "rejected":
-            answer = f"{i.reason}: {i.last_error}"
+            note += f"; refused: {i.reason}: {i.last_error}"
         elif i.state == "acknowledged":
-            answer = "receipt kept"
-        elif i.last_error:
-            answer = i.last_error
-        table.add_row(
-            i.submission_id,
-            f"{i.created_at:%Y-%m-%d %H:%M}",
-            f"{i.size:,}",
-            i.state,
-            str(i.attempts),
-            "" if i.next_attempt_at is None else f"{i.next_attempt_at:%Y-%m-%d %H:%M:%S}",
-            answer,
-        )
+            note += "; the hub's receipt is kept"
+        else:
+            if i.next_attempt_at is not None:
+                note += f"; next try {i.next_attempt_at:%Y-%m-%d %H:%M:%S}"
+            if i.last_error:
+                note += f"; last: {i.last_error}"
+        notes.append(f"  {i.submission_id[:8]}  {note}")
     console.print(table)
+    for line in notes:
+        console.print(line, soft_wrap=True)
     if not items:
         console.print("the outbox is empty: seal a release with 'epibridge node seal'")
 

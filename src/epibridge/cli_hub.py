@@ -203,7 +203,9 @@ def import_(
     file: Annotated[Path, typer.Argument(help="A sealed submission file ('node export').")],
     receipt_out: Annotated[
         Path | None,
-        typer.Option("--receipt-out", help="Where to write the receipt (default: FILE.receipt.jws)."),
+        typer.Option(
+            "--receipt-out", help="Where to write the receipt (default: FILE.receipt.jws)."
+        ),
     ] = None,
     home: HubHomeOption = None,
 ) -> None:
@@ -290,6 +292,7 @@ def serve(
 
     hub, keys = _open(home)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # schema checks at start: noise
     store = hub.open_store()
     try:
         live = LiveContext(hub, keys, store, _now)

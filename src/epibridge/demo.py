@@ -4,8 +4,9 @@ For now the demo is the node's first stage for every shipped real dataset: it in
 each national file with its profile into ``WORKSPACE/<profile>/`` and prints what was
 read, accepted and quarantined, with the harmonized totals; it also writes the registry's
 population denominators for those countries (``WORKSPACE/denominators.parquet``).
-Then each country's node applies its example data-sharing agreement (``demo_release``).
-Later stages of the exchange (seal, hub, detect, alert) extend it.
+Then each country's node applies its example data-sharing agreement (``demo_release``),
+seals the release and pushes it to a hub process it starts (``demo_exchange``). Later
+stages (integrate, detect, alert) extend it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
+from epibridge.demo_exchange import exchange_all
 from epibridge.demo_release import protect_all
 from epibridge.ingest import IngestResult, ingest
 from epibridge.model.errors import SourceError
@@ -150,7 +152,8 @@ def run_demo(workspace: Path, today: date, console: Console) -> list[IngestResul
         + f" -> {workspace / 'denominators.parquet'}",
         soft_wrap=True,
     )
-    protect_all(workspace, today, console)
+    released = protect_all(workspace, today, console)
+    exchange_all(workspace, released, console)
     console.print(
         "\nEvery record read is either accepted or held back (quarantined) with its reason.\n"
         f"In each profile's folder under {workspace}:\n"
@@ -159,7 +162,10 @@ def run_demo(workspace: Path, today: date, console: Console) -> list[IngestResul
         "  cases.parquet, counts.parquet   the harmonized tables (docs/data-model.md)\n"
         f"Under {workspace / 'releases'}: what each country's agreement lets leave, with\n"
         "  receipt.json      what was dropped, generalized, suppressed or noised, and why\n"
-        "Next: `epibridge profiles`, `epibridge ingest --help`, `epibridge agreements check`.",
+        f"Under {workspace / 'hub'}: the hub (hub.sqlite, spool/ with each sealed file as\n"
+        "  received, trust-list.jws, serve.log); each node's outbox under nodes/<ISO3>.\n"
+        f"Next: `epibridge node status --home {workspace / 'nodes' / 'KHM'}`, "
+        f"`epibridge hub submissions --home {workspace / 'hub'}`, `epibridge profiles`.",
         soft_wrap=True,
     )
     return results

@@ -91,7 +91,7 @@ class HubHome:
         except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
             raise HubHomeError(
                 f"{path}: cannot be read ({exc})\n"
-                "  what to do: it needs a [hub] table with database = \"<SQLAlchemy URL>\""
+                '  what to do: it needs a [hub] table with database = "<SQLAlchemy URL>"'
             ) from None
         if self.config.trust_list_days < 1:
             raise HubHomeError(f"{path}: [hub] trust_list_days must be 1 or more")
@@ -204,7 +204,7 @@ class HubHome:
             raise HubHomeError(
                 f"{path}: agreement {agreement.id} is between {agreement.sender} and "
                 f"{agreement.recipient}; the hub receives data only under agreements whose "
-                "recipient is \"hub\""
+                'recipient is "hub"'
             )
         signatures = load_signatures(signatures_path(path))
         trust = self.trust(store, now)

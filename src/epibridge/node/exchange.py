@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -65,7 +66,9 @@ def push_over_http(
     clock: Callable[[], datetime],
     rng: random.Random,
     client: httpx.Client | None = None,
+    **options: Any,
 ) -> ExchangeReport:
+    """``options`` go to ``HttpTransport`` (chunk_size, chunk_threshold, on_chunk)."""
     keys = KeyStore.open(home, passphrase)
     address = (url or hub_link.link(home).url or "").rstrip("/")
     if not address:
@@ -93,6 +96,7 @@ def push_over_http(
                 verify_receipt=check,
                 uploads=outbox,
                 client=http,
+                **options,
             )
             report = outbox.push(transport, clock(), rng)
     finally:

@@ -151,7 +151,9 @@ def exported_bundle(home: Path) -> KeyBundle:
             "revoked": state["revoked"],
         }
     except FileNotFoundError:
-        raise BundleError(f"{home / 'keys'}: no key store here; create one with 'keys init'") from None
+        raise BundleError(
+            f"{home / 'keys'}: no key store here; create one with 'keys init'"
+        ) from None
     except (ValueError, KeyError, TypeError) as exc:
         raise BundleError(f"{path}: the key store is damaged ({exc})") from None
     try:
