@@ -143,12 +143,20 @@ class HubHome:
         root and add certificates (rotation) or revocations. A root cannot be replaced
         here: that is a new enrolment, decided out of band (``unenrol`` first).
         """
-        if bundle.country == HUB:
-            raise HubHomeError("the hub's own keys are not enrolled: they are in its key store")
-        path = self.folder / "parties" / f"{bundle.country}.json"
-        known = read_bundle(path) if path.exists() else None
-        merged = bundle if known is None else known.merged(bundle)
-        write_bundle(merged, path)
+        return self.enrol_all([bundle], store, now)[0]
+
+    def enrol_all(
+        self, bundles: list[KeyBundle], store: KeyStore, now: datetime
+    ) -> list[KeyBundle]:
+        """``enrol`` for several countries, with one new trust list at the end."""
+        merged = []
+        for bundle in bundles:
+            if bundle.country == HUB:
+                raise HubHomeError("the hub's own keys are not enrolled: they are in its key store")
+            path = self.folder / "parties" / f"{bundle.country}.json"
+            known = read_bundle(path) if path.exists() else None
+            merged.append(bundle if known is None else known.merged(bundle))
+            write_bundle(merged[-1], path)
         self.publish_trust_list(store, now)
         return merged
 
