@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 
 from epibridge.hub.home import HubHome
@@ -29,6 +30,7 @@ from epibridge.node.state import NodeState
 from epibridge.protect import state_path
 from tests.exchange_setup import PASSPHRASE, Parties, ok, seal, set_up
 from tests.hub import test_store
+from tests.hub.payloads import counts_table
 
 url = test_store.url  # an empty SQLite file, or an empty PostgreSQL schema
 
@@ -84,14 +86,14 @@ def setup(tmp_path: Path, url: str) -> Iterator[tuple[Parties, HubProcess]]:
     hub.stop()
 
 
-def _bulk_release(p: Parties, size: int) -> None:
-    """Add an incompressible 'table' to the release so that it needs several chunks."""
-    bulk = p.release / "bulk.parquet"
-    bulk.write_bytes(random.Random(1).randbytes(size))
+def _bulk_release(p: Parties, rows: int) -> None:
+    """Replace the release's counts by a large table, so that it needs several chunks."""
+    counts = p.release / "counts.parquet"
+    pq.write_table(counts_table(rows), counts)
     receipt = json.loads((p.release / "receipt.json").read_text())
-    receipt["files"]["bulk.parquet"] = {
-        "rows": 0,
-        "sha256": hashlib.sha256(bulk.read_bytes()).hexdigest(),
+    receipt["files"]["counts.parquet"] = {
+        "rows": rows,
+        "sha256": hashlib.sha256(counts.read_bytes()).hexdigest(),
     }
     (p.release / "receipt.json").write_text(json.dumps(receipt))
 
@@ -104,7 +106,7 @@ def test_hub_killed_mid_upload_resumes_and_keeps_one_copy(
     setup: tuple[Parties, HubProcess],
 ) -> None:
     p, hub = setup
-    _bulk_release(p, 6 * CHUNK)
+    _bulk_release(p, 60_000)  # about 1.2 MB: several 256 KiB chunks
     sid = seal(p)
     hub.start()
 

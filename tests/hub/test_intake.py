@@ -22,6 +22,7 @@ from epibridge.transport.trust import Revocation
 from tests.agreements import test_signing
 from tests.agreements.test_signing import DAY, T0, World, _agreement, _both
 from tests.hub import test_store
+from tests.hub.payloads import release_parts
 
 NOW = T0 + 2 * DAY
 world = test_signing.world  # the same parties, keys and trust list as the signing tests
@@ -64,8 +65,7 @@ def _seal(
     hub: Hub, tmp: Path, signer: SigningKey | None = None, name: str = "s.zip", **extra: object
 ) -> Path:
     key = signer or hub.world.khm_key
-    part = tmp / "counts.parquet"
-    part.write_bytes(b"PAR1 pretend parquet" * 100)
+    parts = release_parts(tmp / f"{name}-parts", hub.agreement)
     manifest = {
         "submission_id": "11111111-2222-4333-8444-555555555555",
         "origin_country": "KHM",
@@ -81,7 +81,7 @@ def _seal(
     seal(
         out,
         manifest,
-        [("counts.parquet", part)],
+        parts,
         OKPKey.import_key(key.private_key, {"kid": key.kid}),
         recipient,
     )

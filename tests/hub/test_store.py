@@ -29,14 +29,14 @@ from epibridge.hub.store import (
     HubStoreError,
     StoredSubmission,
     SubmissionConflict,
-    metadata,
 )
+from epibridge.hub.tables import metadata
 from epibridge.model.errors import EpibridgeError
 
 POSTGRES = os.environ.get(
     "EPIBRIDGE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-HEAD = "0001"
+HEAD = "0002"
 AT = datetime(2026, 11, 23, 9, 30, 15, 123456, tzinfo=UTC)
 THREADS = 8
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from epibridge.node.outbox import Accepted, Duplicate, Rejected, Transient
 from epibridge.transport.keys import verify_compact
 from epibridge.transport.seal import seal
 from tests.hub import test_intake
+from tests.hub.payloads import release_parts
 from tests.hub.test_app import SUBMISSION_ID, Clock
 from tests.hub.test_intake import NOW, Hub, _seal
 
@@ -143,8 +143,7 @@ def _transport(
 
 def _big_seal(hub: Hub, tmp: Path) -> Path:
     """A sealed file of about a megabyte (random bytes do not compress)."""
-    part = tmp / "big.parquet"
-    part.write_bytes(os.urandom(1 << 20))
+    parts = release_parts(tmp / "big-parts", hub.agreement, rows=50_000)
     manifest = {
         "submission_id": SUBMISSION_ID,
         "origin_country": "KHM",
@@ -159,7 +158,7 @@ def _big_seal(hub: Hub, tmp: Path) -> Path:
     seal(
         out,
         manifest,
-        [("big.parquet", part)],
+        parts,
         OKPKey.import_key(key.private_key, {"kid": key.kid}),
         OKPKey.import_key(hub.enc.private_key.public_key(), {"kid": hub.enc.kid}),
     )

@@ -8,8 +8,10 @@ The same checks serve the HTTP service and the offline path (a file from a USB s
    certifies for the manifest's origin country, valid and unrevoked now;
 3. the agreement is known to the hub, its hash is the one the manifest names, both
    parties signed it, it is in force and not stopped, and its sender is the origin;
-4. every part decrypts and matches the signed manifest;
-5. the submission id is new, or was stored with exactly this manifest (idempotent).
+4. every part decrypts and matches the signed manifest, and is a usable release part
+   (``payload.py``: Parquet with the release columns, the policy receipt);
+5. the submission id is new, or was stored with exactly this manifest (idempotent); a new
+   one is stored with its regional rows in one transaction (``regional.py``).
 
 Every refusal is logged with its machine-readable reason; every acceptance is answered
 with a receipt signed by the hub over the exact manifest hash.
@@ -30,6 +32,8 @@ from typing import Any
 from joserfc.jwk import OKPKey
 
 from epibridge.agreements.signing import SignatureFile, verify_agreement
+from epibridge.hub.payload import PayloadError, check_payload
+from epibridge.hub.regional import insert_payload
 from epibridge.hub.store import HubStore, StoredSubmission, SubmissionConflict
 from epibridge.model.agreement import Agreement
 from epibridge.model.errors import EpibridgeError, ReasonedError
@@ -192,6 +196,10 @@ def _receive(
         manifest = opened.manifest
         _check_expected(manifest, expected_origin, expected_submission_id)
         agreement = _check_agreement(context, manifest, now)
+        try:
+            payload = check_payload(opened.parts, manifest)
+        except PayloadError as exc:
+            raise IntakeRefused(exc.reason, exc.message) from None
         submission_id = str(manifest["submission_id"])
         if "/" in submission_id or "\\" in submission_id or submission_id.startswith("."):
             raise IntakeRefused(
@@ -224,7 +232,9 @@ def _receive(
             _fsync(staged)
             staged.replace(kept)
         try:
-            stored, new = context.store.accept(offered)
+            stored, new = context.store.accept(
+                offered, lambda con: insert_payload(con, submission_id, payload)
+            )
         except SubmissionConflict as exc:
             if created:
                 kept.unlink(missing_ok=True)

@@ -15,35 +15,24 @@ is already held by a different manifest. Times are passed in, never read from th
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    Column,
     Connection,
-    Date,
-    DateTime,
-    Dialect,
     Engine,
-    Index,
-    Integer,
-    MetaData,
-    PrimaryKeyConstraint,
     Row,
-    Table,
-    Text,
     create_engine,
     event,
     insert,
     select,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.types import TypeDecorator
 
+from epibridge.hub.tables import rejections_table, submissions_table, utc
 from epibridge.model.errors import EpibridgeError
 
 # Seconds a SQLite writer waits for another connection's write transaction.
@@ -73,77 +62,7 @@ class SubmissionConflict(EpibridgeError):  # noqa: N818 (the name the intake API
         )
 
 
-def _utc(at: datetime, what: str) -> datetime:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"{what} must be a timezone-aware datetime, got {at!r}")
-    return at.astimezone(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware instant, stored in UTC, read back aware in UTC on every backend.
-
-    PostgreSQL keeps a ``timestamptz`` and returns it in the session's time zone, which we
-    convert; SQLite has no time zone type, so the UTC wall time is stored as text (which
-    sorts chronologically) and UTC is attached on the way out.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        at = _utc(value, "a stored time")
-        return at.replace(tzinfo=None) if dialect.name == "sqlite" else at
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if not isinstance(value, datetime):
-            raise TypeError(f"expected a datetime from the database, got {value!r}")
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-metadata = MetaData()
-
-submissions_table = Table(
-    "submissions",
-    metadata,
-    Column("submission_id", Text, nullable=False),
-    Column("origin_country", Text, nullable=False),
-    Column("agreement_id", Text, nullable=False),
-    Column("agreement_sha256", Text, nullable=False),
-    Column("manifest_sha256", Text, nullable=False),
-    Column("manifest", Text, nullable=False),
-    Column("signer_kid", Text, nullable=False),
-    Column("revision_of", Text, nullable=True),
-    Column("period_from", Date, nullable=True),
-    Column("period_to", Date, nullable=True),
-    Column("received_at", UTCDateTime, nullable=False),
-    Column("stored_path", Text, nullable=False),
-    Column("size_bytes", BigInteger, nullable=False),
-    PrimaryKeyConstraint("submission_id", name="pk_submissions"),
-    CheckConstraint("size_bytes >= 0", name="ck_submissions_size_bytes"),
-    CheckConstraint(
-        "period_from IS NULL OR period_to IS NULL OR period_from <= period_to",
-        name="ck_submissions_period",
-    ),
-    Index("ix_submissions_origin_country", "origin_country"),
-)
-
-rejections_table = Table(
-    "rejections",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer(), "sqlite"), autoincrement=True),
-    Column("submission_id", Text, nullable=True),
-    Column("origin_country", Text, nullable=True),
-    Column("reason", Text, nullable=False),
-    Column("message", Text, nullable=False),
-    Column("received_at", UTCDateTime, nullable=False),
-    PrimaryKeyConstraint("id", name="pk_rejections"),
-)
+_utc = utc
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -240,17 +159,24 @@ class HubStore:
     def engine(self) -> Engine:
         return self._engine
 
-    def accept(self, s: StoredSubmission) -> tuple[StoredSubmission, bool]:
+    def accept(
+        self, s: StoredSubmission, with_rows: Callable[[Connection], object] | None = None
+    ) -> tuple[StoredSubmission, bool]:
         """Keep ``s``; return the row now held and whether this call inserted it.
 
         The same id with the same manifest hash is a retransmission: the row already held
         comes back with False (its received_at and stored_path, not the new ones; the
         caller discards its copy). The same id with another hash raises
         ``SubmissionConflict``. Race-safe through the primary key, not a prior lookup.
+
+        ``with_rows`` runs in the same transaction after the insert (the submission's
+        regional rows, its log entry): all of it is kept, or none.
         """
         try:
             with self._engine.begin() as connection:
                 connection.execute(insert(submissions_table).values(_submission_values(s)))
+                if with_rows is not None:
+                    with_rows(connection)
         except IntegrityError:
             held = self.get(s.submission_id)
             if held is None:

@@ -1,0 +1,271 @@
+"""The hub's regional tables: every accepted release, row by row, and what was known when.
+
+``insert_payload`` adds the rows of a submission in the transaction that stores the
+submission itself, so a submission the hub acknowledged is always integrated. Rows are
+never updated or deleted: each keeps its ``submission_id`` and its ``source_row`` (its
+position in the released part), and through the submission the agreement and origin.
+
+What the hub knew at a moment ``at`` (**as-of**) is a query:
+
+1. a submission is *live* at ``at`` if it was received at or before ``at`` and no
+   submission received at or before ``at`` names it in ``revision_of`` (a correction
+   replaces the whole earlier submission, so rows it dropped are dropped);
+2. among the live submissions' counts, a cell (country, area, disease, period type,
+   calendar, period, sex, age band) reported by several takes its value from the one
+   received last.
+
+``at`` defaults to now: the current regional picture. Every row of the answer carries its
+lineage (submission, agreement, received time, source row).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import Connection, Engine, and_, exists, func, insert, select
+from sqlalchemy.orm import aliased
+
+from epibridge.hub.payload import CASE_STRUCTURE, Payload
+from epibridge.hub.tables import (
+    regional_cases_table,
+    regional_counts_table,
+    submissions_table,
+    utc,
+)
+
+BATCH = 10_000
+_COUNT_COLUMNS = tuple(
+    c.name for c in regional_counts_table.columns if c.name not in ("row_id", "submission_id")
+)
+_KEY = ("country", "area", "disease", "period_type", "calendar", "period", "sex", "age_band")
+
+
+def _batches(path: Path) -> Iterator[list[dict[str, Any]]]:
+    """The rows of a Parquet part as dicts, ``BATCH`` at a time, numbered from 0."""
+    offset = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH):
+        rows = pa.Table.from_batches([batch]).to_pylist()
+        for i, row in enumerate(rows):
+            row["source_row"] = offset + i
+        offset += len(rows)
+        yield rows
+
+
+def insert_payload(connection: Connection, submission_id: str, payload: Payload) -> int:
+    """Insert every released row of ``payload``; the number of rows inserted."""
+    inserted = 0
+    if payload.counts is not None:
+        for rows in _batches(payload.counts):
+            values = [
+                {"submission_id": submission_id, **{c: row.get(c) for c in _COUNT_COLUMNS}}
+                for row in rows
+            ]
+            connection.execute(insert(regional_counts_table), values)
+            inserted += len(values)
+    if payload.cases is not None:
+        for rows in _batches(payload.cases):
+            values = []
+            for row in rows:
+                other = {
+                    k: v
+                    for k, v in row.items()
+                    if k not in CASE_STRUCTURE and k != "source_row" and v is not None
+                }
+                values.append(
+                    {
+                        "submission_id": submission_id,
+                        "source_row": row["source_row"],
+                        **{c: row[c] for c in CASE_STRUCTURE},
+                        "fields": json.dumps(other, sort_keys=True, default=str),
+                    }
+                )
+            connection.execute(insert(regional_cases_table), values)
+            inserted += len(values)
+    return inserted
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Optional restrictions of an as-of query."""
+
+    countries: Sequence[str] = ()
+    diseases: Sequence[str] = ()
+
+
+def _live(at: datetime) -> Any:
+    """Submissions received by ``at`` and not replaced by a revision received by ``at``."""
+    s = submissions_table
+    r = aliased(submissions_table)
+    replaced = exists().where(and_(r.c.revision_of == s.c.submission_id, r.c.received_at <= at))
+    return (
+        select(s.c.submission_id, s.c.agreement_id, s.c.received_at)
+        .where(s.c.received_at <= at, ~replaced)
+        .subquery("live")
+    )
+
+
+def counts_as_of(engine: Engine, at: datetime, filters: Filters = Filters()) -> pa.Table:
+    """The regional counts the hub knew at ``at``, each cell with its lineage."""
+    at = utc(at, "the as-of time")
+    live = _live(at)
+    c = regional_counts_table
+    ranked = select(
+        *[c.c[name] for name in _COUNT_COLUMNS],
+        c.c.submission_id,
+        live.c.agreement_id,
+        live.c.received_at,
+        func.row_number()
+        .over(
+            partition_by=[c.c[k] for k in _KEY],
+            order_by=[live.c.received_at.desc(), c.c.submission_id.desc()],
+        )
+        .label("rank"),
+    ).join(live, live.c.submission_id == c.c.submission_id)
+    if filters.countries:
+        ranked = ranked.where(c.c.country.in_(list(filters.countries)))
+    if filters.diseases:
+        ranked = ranked.where(c.c.disease.in_(list(filters.diseases)))
+    sub = ranked.subquery("ranked")
+    query = (
+        select(*[col for col in sub.c if col.name != "rank"])
+        .where(sub.c.rank == 1)
+        .order_by(sub.c.country, sub.c.disease, sub.c.area, sub.c.period_start, sub.c.source_row)
+    )
+    with engine.connect() as connection:
+        rows = [dict(r._mapping) for r in connection.execute(query)]
+    for row in rows:
+        row["received_at"] = utc(_aware(row["received_at"]), "received_at")
+    return pa.Table.from_pylist(rows, schema=COUNTS_AS_OF) if rows else COUNTS_AS_OF.empty_table()
+
+
+def cases_as_of(engine: Engine, at: datetime, filters: Filters = Filters()) -> pa.Table:
+    """The released line-list rows the hub knew at ``at``, with their lineage."""
+    at = utc(at, "the as-of time")
+    live = _live(at)
+    c = regional_cases_table
+    query = (
+        select(
+            *[c.c[name] for name in (*CASE_STRUCTURE, "fields", "source_row", "submission_id")],
+            live.c.agreement_id,
+            live.c.received_at,
+        )
+        .join(live, live.c.submission_id == c.c.submission_id)
+        .order_by(c.c.country, c.c.disease, c.c.row_id)
+    )
+    if filters.countries:
+        query = query.where(c.c.country.in_(list(filters.countries)))
+    if filters.diseases:
+        query = query.where(c.c.disease.in_(list(filters.diseases)))
+    with engine.connect() as connection:
+        rows = [dict(r._mapping) for r in connection.execute(query)]
+    for row in rows:
+        row["received_at"] = utc(_aware(row["received_at"]), "received_at")
+    return pa.Table.from_pylist(rows, schema=CASES_AS_OF) if rows else CASES_AS_OF.empty_table()
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+_LINEAGE_FIELDS = [
+    pa.field("submission_id", pa.string(), nullable=False),
+    pa.field("agreement_id", pa.string(), nullable=False),
+    pa.field("received_at", pa.timestamp("us", tz="UTC"), nullable=False),
+]
+
+COUNTS_AS_OF = pa.schema(
+    [
+        pa.field("source_row", pa.int32()),
+        pa.field("country", pa.string()),
+        pa.field("area", pa.string()),
+        pa.field("area_level", pa.int8()),
+        pa.field("disease", pa.string()),
+        pa.field("period", pa.string()),
+        pa.field("period_type", pa.string()),
+        pa.field("calendar", pa.string()),
+        pa.field("period_start", pa.date32()),
+        pa.field("period_end", pa.date32()),
+        pa.field("sex", pa.string()),
+        pa.field("age_band", pa.string()),
+        pa.field("cases", pa.int64()),
+        pa.field("cases_suppressed", pa.bool_()),
+        pa.field("deaths", pa.int64()),
+        pa.field("deaths_suppressed", pa.bool_()),
+        *_LINEAGE_FIELDS,
+    ],
+    metadata={"name": "regional_counts_as_of", "version": "1"},
+)
+
+CASES_AS_OF = pa.schema(
+    [
+        pa.field("country", pa.string()),
+        pa.field("area", pa.string()),
+        pa.field("disease", pa.string()),
+        pa.field("period", pa.string()),
+        pa.field("case_count", pa.int32()),
+        pa.field("fields", pa.string()),
+        pa.field("source_row", pa.int32()),
+        *_LINEAGE_FIELDS,
+    ],
+    metadata={"name": "regional_cases_as_of", "version": "1"},
+)
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What became of one submission: "why was my data not used?"."""
+
+    submission_id: str
+    origin_country: str
+    agreement_id: str
+    received_at: datetime
+    revision_of: str | None
+    replaced_by: tuple[tuple[str, datetime], ...]  # revisions naming it, with their times
+    counts_rows: int
+    cases_rows: int
+    counts_rows_current: int  # its cells in today's picture (not overridden by later ones)
+
+
+def lineage(engine: Engine, submission_id: str, now: datetime) -> Lineage | None:
+    s = submissions_table
+    with engine.connect() as connection:
+        row = connection.execute(select(s).where(s.c.submission_id == submission_id)).first()
+        if row is None:
+            return None
+        replaced = connection.execute(
+            select(s.c.submission_id, s.c.received_at)
+            .where(s.c.revision_of == submission_id)
+            .order_by(s.c.received_at)
+        ).all()
+        counts = connection.execute(
+            select(func.count())
+            .select_from(regional_counts_table)
+            .where(regional_counts_table.c.submission_id == submission_id)
+        ).scalar_one()
+        cases = connection.execute(
+            select(func.count())
+            .select_from(regional_cases_table)
+            .where(regional_cases_table.c.submission_id == submission_id)
+        ).scalar_one()
+    current = counts_as_of(engine, now, Filters(countries=[row.origin_country]))
+    in_use = sum(1 for sid in current.column("submission_id").to_pylist() if sid == submission_id)
+    return Lineage(
+        submission_id=submission_id,
+        origin_country=row.origin_country,
+        agreement_id=row.agreement_id,
+        received_at=row.received_at,
+        revision_of=row.revision_of,
+        replaced_by=tuple((r.submission_id, r.received_at) for r in replaced),
+        counts_rows=int(counts),
+        cases_rows=int(cases),
+        counts_rows_current=in_use,
+    )

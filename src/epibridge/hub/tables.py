@@ -1,0 +1,165 @@
+"""The hub database's tables, as SQLAlchemy Core sees them.
+
+The schema belongs to the Alembic migrations in ``migrations/``: these definitions mirror
+them for building queries, and a test checks the two agree column by column.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+def utc(at: datetime, what: str) -> datetime:
+    """``at`` in UTC; a naive datetime is a programming error (times are passed in aware)."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"{what} must be a timezone-aware datetime, got {at!r}")
+    return at.astimezone(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware instant, stored in UTC, read back aware in UTC on every backend.
+
+    PostgreSQL keeps a ``timestamptz`` and returns it in the session's time zone, which we
+    convert; SQLite has no time zone type, so the UTC wall time is stored as text (which
+    sorts chronologically) and UTC is attached on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        at = utc(value, "a stored time")
+        return at.replace(tzinfo=None) if dialect.name == "sqlite" else at
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime from the database, got {value!r}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+submissions_table = Table(
+    "submissions",
+    metadata,
+    Column("submission_id", Text, nullable=False),
+    Column("origin_country", Text, nullable=False),
+    Column("agreement_id", Text, nullable=False),
+    Column("agreement_sha256", Text, nullable=False),
+    Column("manifest_sha256", Text, nullable=False),
+    Column("manifest", Text, nullable=False),
+    Column("signer_kid", Text, nullable=False),
+    Column("revision_of", Text, nullable=True),
+    Column("period_from", Date, nullable=True),
+    Column("period_to", Date, nullable=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("stored_path", Text, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    PrimaryKeyConstraint("submission_id", name="pk_submissions"),
+    CheckConstraint("size_bytes >= 0", name="ck_submissions_size_bytes"),
+    CheckConstraint(
+        "period_from IS NULL OR period_to IS NULL OR period_from <= period_to",
+        name="ck_submissions_period",
+    ),
+    Index("ix_submissions_origin_country", "origin_country"),
+)
+
+rejections_table = Table(
+    "rejections",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), autoincrement=True),
+    Column("submission_id", Text, nullable=True),
+    Column("origin_country", Text, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("id", name="pk_rejections"),
+)
+
+
+#: An auto-numbered key: BIGINT on PostgreSQL; SQLite only auto-numbers INTEGER.
+def _row_id() -> Column[int]:
+    return Column("row_id", BigInteger().with_variant(Integer(), "sqlite"), autoincrement=True)
+
+
+# Released counts, one row per cell of an accepted submission (never updated).
+regional_counts_table = Table(
+    "regional_counts",
+    metadata,
+    _row_id(),
+    Column(
+        "submission_id",
+        Text,
+        ForeignKey("submissions.submission_id", name="fk_regional_counts_submission"),
+        nullable=False,
+    ),
+    Column("source_row", Integer, nullable=False),
+    Column("country", Text, nullable=False),
+    Column("area", Text, nullable=False),
+    Column("area_level", SmallInteger, nullable=False),
+    Column("disease", Text, nullable=False),
+    Column("period", Text, nullable=False),
+    Column("period_type", Text, nullable=False),
+    Column("calendar", Text, nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("sex", Text, nullable=True),
+    Column("age_band", Text, nullable=True),
+    Column("cases", BigInteger, nullable=True),
+    Column("cases_suppressed", Boolean, nullable=False),
+    Column("deaths", BigInteger, nullable=True),
+    Column("deaths_suppressed", Boolean, nullable=True),
+    PrimaryKeyConstraint("row_id", name="pk_regional_counts"),
+    Index("ix_regional_counts_submission", "submission_id"),
+    Index("ix_regional_counts_series", "country", "disease", "period_start"),
+)
+
+# Released line-list rows of an accepted submission: the structure every release keeps,
+# and the other released fields (which vary by agreement) as a JSON object.
+regional_cases_table = Table(
+    "regional_cases",
+    metadata,
+    _row_id(),
+    Column(
+        "submission_id",
+        Text,
+        ForeignKey("submissions.submission_id", name="fk_regional_cases_submission"),
+        nullable=False,
+    ),
+    Column("source_row", Integer, nullable=False),
+    Column("country", Text, nullable=False),
+    Column("area", Text, nullable=False),
+    Column("disease", Text, nullable=False),
+    Column("period", Text, nullable=False),
+    Column("case_count", Integer, nullable=False),
+    Column("fields", Text, nullable=False),
+    PrimaryKeyConstraint("row_id", name="pk_regional_cases"),
+    Index("ix_regional_cases_submission", "submission_id"),
+    Index("ix_regional_cases_series", "country", "disease"),
+)

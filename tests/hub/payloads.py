@@ -1,0 +1,65 @@
+"""Release parts the hub accepts: a counts table in the release format and its receipt."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import date, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from epibridge.model.agreement import Agreement
+from epibridge.model.schema import RELEASE_COUNTS
+
+
+def counts_table(
+    rows: int, seed: int = 1, country: str = "KHM", cases: int | None = None
+) -> pa.Table:
+    """``rows`` weekly cells of distinct random areas (so that the file does not compress)."""
+    rng = random.Random(seed)
+    start = date(2026, 1, 5)
+    return pa.Table.from_pylist(
+        [
+            {
+                "country": country,
+                "area": f"{country[:2]}-{rng.getrandbits(64):016x}",
+                "area_level": 1,
+                "disease": "DENGUE",
+                "period": "2026-W02",
+                "period_type": "week",
+                "calendar": "iso",
+                "period_start": start,
+                "period_end": start + timedelta(days=6),
+                "sex": None,
+                "age_band": None,
+                "cases": rng.randrange(0, 500) if cases is None else cases,
+                "cases_suppressed": False,
+                "deaths": None,
+                "deaths_suppressed": None,
+            }
+            for _ in range(rows)
+        ],
+        schema=RELEASE_COUNTS,
+    )
+
+
+def release_parts(
+    folder: Path, agreement: Agreement, rows: int = 50, seed: int = 1, table: pa.Table | None = None
+) -> list[tuple[str, Path]]:
+    """``counts.parquet`` and ``receipt.json`` under ``folder``, as a release has them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    counts = folder / "counts.parquet"
+    pq.write_table(table if table is not None else counts_table(rows, seed), counts)
+    receipt = folder / "receipt.json"
+    receipt.write_text(
+        json.dumps(
+            {
+                "release_id": f"release-{seed}",
+                "agreement": {"id": agreement.id, "sha256": agreement.sha256},
+                "sender": agreement.sender,
+            }
+        )
+    )
+    return [("counts.parquet", counts), ("receipt.json", receipt)]
