@@ -59,3 +59,20 @@ def test_a_receipt_for_another_manifest_is_refused(parties: Parties, tmp_path: P
     bogus.write_text("not.a.receipt\n")
     done = run("node", "receipt", str(bogus), *p.node_opt)
     assert done.returncode == 2 and "not a hub receipt" in done.stderr
+
+
+def test_counts_as_of_and_lineage(parties: Parties, tmp_path: Path) -> None:
+    p = parties
+    held = ok("hub", "submissions", *p.hub_opt)
+    sid = next(w for w in held.split() if w.count("-") == 4 and len(w) == 36)
+    counts = ok("hub", "counts", "--out", str(tmp_path / "c.csv"), *p.hub_opt)
+    assert "KHM" in counts and "DENGUE" in counts
+    assert sid in (tmp_path / "c.csv").read_text()
+    before = ok("hub", "counts", "--as-of", "2000-01-01", *p.hub_opt)
+    assert "KHM" not in before
+    traced = ok("hub", "lineage", sid, *p.hub_opt)
+    assert "from KHM" in traced and "in today's regional picture" in traced
+    missing = run("hub", "lineage", "00000000-0000-4000-8000-000000000000", *p.hub_opt)
+    assert missing.returncode == 1 and "holds no submission" in missing.stdout
+    bad = run("hub", "counts", "--as-of", "yesterday", *p.hub_opt)
+    assert bad.returncode == 2 and "--as-of" in bad.stderr

@@ -269,6 +269,131 @@ def submissions(
     console.print(table)
 
 
+def _as_of(text: str | None) -> datetime:
+    """``--as-of``: an ISO 8601 time (UTC when no offset is given) or a date (its midnight UTC)."""
+    if text is None:
+        return _now()
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"'{text}' is not a date or time (write 2026-03-01 or 2026-03-01T12:00+07:00)",
+            param_hint="--as-of",
+        ) from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="What the hub knew at this time (ISO 8601; a date means its midnight UTC). "
+        "Default: now.",
+    ),
+]
+
+
+@hub_app.command("counts")
+def counts(
+    as_of: AsOfOption = None,
+    country: Annotated[
+        list[str] | None, typer.Option("--country", help="Only this country (repeatable).")
+    ] = None,
+    disease: Annotated[
+        list[str] | None, typer.Option("--disease", help="Only this disease (repeatable).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write every cell with its lineage (.csv or .parquet)."),
+    ] = None,
+    home: HubHomeOption = None,
+) -> None:
+    """The regional counts as the hub knew them at a moment, with each cell's lineage."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from epibridge.hub.home import HubHome
+    from epibridge.hub.regional import Filters, counts_as_of
+
+    at = _as_of(as_of)
+    with HubHome(_hub_home(home)).open_store() as store:
+        table = counts_as_of(store.engine, at, Filters(country or (), disease or ()))
+    summary = Table(title=f"regional counts as of {at:%Y-%m-%d %H:%M} UTC")
+    for col in ("country", "disease", "cells", "cases", "suppressed", "submissions", "periods"):
+        summary.add_column(col, justify="left" if col in ("country", "disease") else "right")
+    groups = table.group_by(["country", "disease"]).aggregate(
+        [
+            ([], "count_all"),
+            ("cases", "sum"),
+            ("cases_suppressed", "sum"),
+            ("submission_id", "count_distinct"),
+            ("period_start", "min"),
+            ("period_end", "max"),
+        ]
+    )
+    for row in groups.sort_by([("country", "ascending"), ("disease", "ascending")]).to_pylist():
+        summary.add_row(
+            row["country"],
+            row["disease"],
+            f"{row['count_all']:,}",
+            f"{row['cases_sum'] or 0:,}",
+            f"{row['cases_suppressed_sum'] or 0:,}",
+            str(row["submission_id_count_distinct"]),
+            f"{row['period_start_min']} to {row['period_end_max']}",
+        )
+    console = _console()
+    console.print(summary)
+    if out is not None:
+        if out.suffix == ".parquet":
+            pq.write_table(table, out)
+        else:
+            pcsv.write_csv(table, out)
+        console.print(f"wrote {table.num_rows:,} cells with their lineage to {escape(str(out))}")
+
+
+@hub_app.command("lineage")
+def lineage(
+    submission_id: Annotated[str, typer.Argument(help="The submission to trace.")],
+    home: HubHomeOption = None,
+) -> None:
+    """What became of a submission: rows kept, revisions, cells in today's picture."""
+    from epibridge.hub.home import HubHome
+    from epibridge.hub.regional import lineage as trace
+
+    hub = HubHome(_hub_home(home))
+    with hub.open_store() as store:
+        found = trace(store.engine, submission_id, _now())
+        refused = [r for r in store.rejections() if r.submission_id == submission_id]
+    console = _console()
+    if found is None:
+        if refused:
+            console.print(f"submission {submission_id} was refused:")
+            for r in refused:
+                console.print(f"  {r.received_at:%Y-%m-%d %H:%M:%S} {r.reason}: {r.message}")
+        else:
+            console.print(f"the hub holds no submission {submission_id} and refused none")
+        raise typer.Exit(1)
+    console.print(
+        f"submission {found.submission_id} from {found.origin_country} under "
+        f"{found.agreement_id}, received {found.received_at:%Y-%m-%d %H:%M:%S} UTC",
+        soft_wrap=True,
+    )
+    if found.revision_of:
+        console.print(f"  corrects {found.revision_of}")
+    console.print(f"  rows kept: {found.counts_rows:,} count cells, {found.cases_rows:,} cases")
+    for sid, at in found.replaced_by:
+        console.print(f"  replaced by {sid} at {at:%Y-%m-%d %H:%M:%S} UTC")
+    console.print(
+        f"  in today's regional picture: {found.counts_rows_current:,} of its "
+        f"{found.counts_rows:,} count cells"
+        + (
+            " (the others were replaced by later submissions of the same cells)"
+            if found.counts_rows_current < found.counts_rows and not found.replaced_by
+            else ""
+        )
+    )
+
+
 @hub_app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
