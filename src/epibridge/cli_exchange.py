@@ -211,5 +211,44 @@ def receipt(
     _console().print(f"submission {item.submission_id}: {item.state}")
 
 
+@node_app.command("audit")
+def audit(
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help=f"The hub's address (default: ${HUB_URL_ENV} or the joined)."),
+    ] = None,
+    countersign: Annotated[
+        bool,
+        typer.Option(
+            "--countersign/--no-countersign", help="Countersign the hub's tree head once checked."
+        ),
+    ] = True,
+    home: HomeOption = None,
+) -> None:
+    """Check the hub's transparency log: it extends what we saw, and holds our submissions."""
+    import os
+
+    from epibridge.cli_keys import _passphrase
+    from epibridge.node.log_check import check_log
+
+    where = _home(home)
+    done = check_log(
+        where, _passphrase(confirm=False), url or os.environ.get(HUB_URL_ENV), _now, countersign
+    )
+    console = _console()
+    since = (
+        "first check"
+        if done.previous_size is None
+        else f"consistent with the {done.previous_size} leaves seen before"
+    )
+    console.print(
+        f"the hub's log: {done.tree_size} leaves, root {done.root_hash[:16]}... ({since})",
+        soft_wrap=True,
+    )
+    console.print(f"  {done.included} acknowledged submissions proven in the log")
+    if done.countersigned:
+        console.print(f"  countersigned head {done.tree_size} as {where.name}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(node_app, name="node")

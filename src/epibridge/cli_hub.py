@@ -430,6 +430,34 @@ def serve(
         store.close()
 
 
+audit_app = typer.Typer(
+    help="Check the hub's transparency log against its store.", no_args_is_help=True
+)
+
+
+@audit_app.command("verify")
+def audit_verify(home: HubHomeOption = None) -> None:
+    """Recompute every log leaf from the store and every signed head; fail on any mismatch."""
+    from epibridge.hub.audit import AuditFailure
+    from epibridge.hub.audit import audit_verify as run
+
+    hub, keys = _open(home)
+    console = _console()
+    with hub.open_store() as store:
+        report = run(store.engine, hub.trust(keys, _now()), progress=console.print)
+    console.print(
+        f"{report.leaves} leaves, {report.submissions} submissions, {report.heads} signed "
+        f"heads, {report.countersignatures} countersignatures checked"
+    )
+    if report.problems:
+        raise AuditFailure(
+            f"the log does not match the store ({len(report.problems)} problems):\n"
+            + "\n".join(f"  - {p}" for p in report.problems)
+        )
+    console.print("[green]the log and the store agree[/]")
+
+
 def register(app: typer.Typer) -> None:
     hub_app.add_typer(hub_agreements_app, name="agreements")
     app.add_typer(hub_app, name="hub")
+    app.add_typer(audit_app, name="audit")

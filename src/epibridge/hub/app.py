@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from epibridge.hub.api_log import register_log_routes
 from epibridge.hub.auth import (
     ACCESS_TOKEN_LIFETIME,
     CLIENT_ASSERTION_TYPE,
@@ -226,6 +227,7 @@ def create_app(
         )
 
     _upload_routes(app, uploads, clock, authenticated)
+    register_log_routes(app, current, clock, authenticated, ApiError)
 
     @app.put("/v1/submissions/{submission_id}")
     async def submit(

@@ -18,6 +18,7 @@ Times are passed in.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -40,7 +41,7 @@ from epibridge.hub.store import HubStore
 from epibridge.model.agreement import Agreement
 from epibridge.model.errors import EpibridgeError
 from epibridge.transport.bundle import KeyBundle, bundle_of, read_bundle, write_bundle
-from epibridge.transport.keys import format_time, utc
+from epibridge.transport.keys import format_time, thumbprint, utc
 from epibridge.transport.keystore import KeyStore
 from epibridge.transport.trust import HUB, TrustList, issue_trust_list, verify_trust_list
 
@@ -178,7 +179,28 @@ class HubHome:
             revoked=[r for b in parties.values() for r in b.revoked],
         )
         _atomic_write(self.folder / TRUST_LIST, token + "\n")
-        return verify_trust_list(token, own.root, now)
+        trust = verify_trust_list(token, own.root, now)
+        self._log(
+            "trust_list",
+            str(trust.serial),
+            {
+                "serial": trust.serial,
+                "issued_at": format_time(trust.issued_at),
+                "next_update": format_time(trust.next_update),
+                "token_sha256": hashlib.sha256(token.encode()).hexdigest(),
+                "roots": {c: thumbprint(jwk) for c, jwk in sorted(trust.roots.items())},
+                "revoked": sorted(trust.revoked),
+            },
+            now,
+        )
+        return trust
+
+    def _log(self, kind: str, subject: str, entry: dict[str, Any], now: datetime) -> None:
+        """Add a leaf to the transparency log (``hub/log.py``)."""
+        from epibridge.hub.log import append
+
+        with self.open_store() as store, store.engine.begin() as connection:
+            append(connection, kind, subject, entry, now)
 
     def trust(self, store: KeyStore, now: datetime) -> TrustList:
         """The current trust list; a fresh one is published once half its life has passed."""
@@ -223,6 +245,24 @@ class HubHome:
         shutil.copyfile(signatures_path(path), signatures_path(target).with_name("sig.partial"))
         os.replace(signatures_path(target).with_name("sig.partial"), signatures_path(target))
         os.replace(target.with_name(target.name + ".partial"), target)
+        self._log(
+            "agreement",
+            f"{agreement.id}@{agreement.version}#{agreement.sha256[:16]}",
+            {
+                "agreement_id": agreement.id,
+                "version": agreement.version,
+                "sha256": agreement.sha256,
+                "sender": agreement.sender,
+                "recipient": agreement.recipient,
+                "valid_from": agreement.valid_from.isoformat(),
+                "valid_to": agreement.valid_to.isoformat(),
+                "signed_by": [
+                    {"country": x.country, "kid": x.kid, "signed_at": format_time(x.signed_at)}
+                    for x in signatures.signatures
+                ],
+            },
+            now,
+        )
         return agreement
 
     def agreements(self) -> dict[str, tuple[Agreement, SignatureFile]]:
@@ -237,8 +277,16 @@ class HubHome:
         if agreement_id not in self.agreements():
             raise HubHomeError(f"the hub holds no agreement {agreement_id!r}")
         stops = self.stops()
-        stops.setdefault(agreement_id, {"reason": reason, "stopped_at": format_time(now)})
+        if agreement_id in stops:
+            return
+        stops[agreement_id] = {"reason": reason, "stopped_at": format_time(now)}
         _atomic_write(self.folder / "agreements" / _STOPS, json.dumps(stops, indent=2) + "\n")
+        self._log(
+            "agreement_stop",
+            agreement_id,
+            {"agreement_id": agreement_id, **stops[agreement_id]},
+            now,
+        )
 
     def stops(self) -> dict[str, Any]:
         path = self.folder / "agreements" / _STOPS

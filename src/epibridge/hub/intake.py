@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from joserfc.jwk import OKPKey
+from sqlalchemy import Connection
 
 from epibridge.agreements.signing import SignatureFile, verify_agreement
-from epibridge.hub.payload import PayloadError, check_payload
+from epibridge.hub.log import append_submission
+from epibridge.hub.payload import Payload, PayloadError, check_payload
 from epibridge.hub.regional import insert_payload
 from epibridge.hub.store import HubStore, StoredSubmission, SubmissionConflict
 from epibridge.model.agreement import Agreement
@@ -123,6 +125,12 @@ def _period(manifest: Mapping[str, Any], key: str) -> date | None:
     if isinstance(period, dict) and period.get(key):
         return date.fromisoformat(str(period[key]))
     return None
+
+
+def _integrate(connection: Connection, submission_id: str, payload: Payload, now: datetime) -> None:
+    """In the submission's own transaction: its regional rows, then its log leaf."""
+    insert_payload(connection, submission_id, payload)
+    append_submission(connection, submission_id, now)
 
 
 def _fsync(path: Path) -> None:
@@ -233,7 +241,7 @@ def _receive(
             staged.replace(kept)
         try:
             stored, new = context.store.accept(
-                offered, lambda con: insert_payload(con, submission_id, payload)
+                offered, lambda con: _integrate(con, submission_id, payload, now)
             )
         except SubmissionConflict as exc:
             if created:

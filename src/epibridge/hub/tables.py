@@ -163,3 +163,40 @@ regional_cases_table = Table(
     Index("ix_regional_cases_submission", "submission_id"),
     Index("ix_regional_cases_series", "country", "disease"),
 )
+
+# The transparency log (``hub/log.py``): one leaf per accepted submission, registered
+# agreement and key change, numbered from 1 without gaps; never updated or deleted.
+log_entries_table = Table(
+    "log_entries",
+    metadata,
+    Column("seq", BigInteger, autoincrement=False, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("entry", Text, nullable=False),
+    Column("leaf_hash", Text, nullable=False),
+    Column("logged_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("seq", name="pk_log_entries"),
+    Index("ux_log_entries_subject", "kind", "subject", unique=True),
+    CheckConstraint("seq >= 1", name="ck_log_entries_seq"),
+)
+
+# Tree heads the hub signed, and the countersignatures nodes gave them.
+tree_heads_table = Table(
+    "tree_heads",
+    metadata,
+    Column("tree_size", BigInteger, autoincrement=False, nullable=False),
+    Column("root_hash", Text, nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("token", Text, nullable=False),
+    PrimaryKeyConstraint("tree_size", name="pk_tree_heads"),
+)
+
+countersignatures_table = Table(
+    "countersignatures",
+    metadata,
+    Column("tree_size", BigInteger, autoincrement=False, nullable=False),
+    Column("country", Text, nullable=False),
+    Column("token", Text, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("tree_size", "country", name="pk_countersignatures"),
+)

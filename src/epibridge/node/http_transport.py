@@ -44,6 +44,10 @@ _MAX_MISMATCHES = 3
 _READ_BLOCK = 64 * 1024
 
 
+class HubUnreachable(EpibridgeError):  # noqa: N818 (a state of the network, not a bug)
+    """The hub gave no usable answer (network down, no token)."""
+
+
 class UploadMemory(Protocol):
     """Where the node keeps a submission's resumable upload id between sends."""
 
@@ -276,6 +280,22 @@ class HttpTransport:
                 Transient(f"the hub's answer (HTTP {answer.status_code}) gave no valid offset")
             )
         return int(text)
+
+    def request(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """An authorized request to the hub outside the upload flow (the log endpoints).
+
+        Raises ``HubUnreachable`` when no answer or no token can be had."""
+        url = f"{self.base_url}{path}"
+        try:
+            return self._authorized(
+                lambda headers: self._client.request(method, url, headers=headers, **options)
+            )
+        except _Done as done:
+            raise HubUnreachable(str(getattr(done.delivery, "message", done.delivery))) from None
+        except httpx.HTTPError as exc:
+            raise HubUnreachable(
+                f"could not reach the hub at {self.base_url} ({type(exc).__name__})"
+            ) from None
 
     # -- tokens -------------------------------------------------------------------------
 
