@@ -6,13 +6,15 @@ The construction (``docs/protocol.md``, decision 0008) uses standard pieces only
   the SHA-256 of its plaintext, and is signed by the node: a compact JWS with Ed25519;
 * each **part** (Parquet tables, the policy receipt) is encrypted with Tink's streaming
   AEAD (AES256_GCM_HKDF_1MB) under a fresh per-submission key, with the submission id
-  and part name as associated data, so a part cannot be swapped, reordered or truncated;
+  and part name as associated data, so a part cannot be swapped, reordered or truncated.
+  Tink makes the key (its JSON keyset travels in the envelope); the segments are written
+  and read by ``stream_aead`` (the same bytes, one whole 1 MiB segment at a time);
 * the signed manifest and the streaming key travel in the **envelope**, a compact JWE to
   the hub's X25519 key (ECDH-ES+A256KW, A256GCM);
 * the container is an uncompressed zip: ``protocol`` (the version, readable before any
   decryption), ``envelope.jwe`` and ``parts/<name>.tink``.
 
-Parts are read and written in 1 MiB chunks, never held whole in memory. Opening writes
+Parts are read and written in 1 MiB segments, never held whole in memory. Opening writes
 each part to a ``.partial`` file and moves it into place only once its stream has been
 authenticated to the end and its hash matches the signed manifest.
 """
@@ -24,8 +26,10 @@ import hashlib
 import io
 import json
 import os
+import struct
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,14 +40,14 @@ import tink
 from joserfc import jwe, jws
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
-from tink import JsonKeysetReader, JsonKeysetWriter, cleartext_keyset_handle, streaming_aead
+from tink import JsonKeysetWriter, cleartext_keyset_handle, streaming_aead
 
 from epibridge.model.errors import ReasonedError
+from epibridge.transport import stream_aead
 
 PROTOCOL = "epibridge-sealed-submission"
 VERSION = "1"
 SUPPORTED_VERSIONS = ("1",)
-CHUNK = 1 << 20
 MAX_ENVELOPE = 1 << 20
 _PROTOCOL_MEMBER = "protocol"
 _ENVELOPE_MEMBER = "envelope.jwe"
@@ -66,25 +70,90 @@ class Opened:
 
 
 _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="epibridge-sha256")
+_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="epibridge-write")
 
 
-def _copy(read: Callable[[int], bytes], write: Callable[[bytes], Any]) -> tuple[str, int]:
-    """Copy a stream chunk by chunk; returns the SHA-256 (hex) and length of what passed.
+def _pump(
+    segments: Iterable[tuple[memoryview, memoryview]], write: Callable[[memoryview], Any]
+) -> tuple[str, int]:
+    """Write each ``(plaintext, output)`` segment's output; returns the SHA-256 (hex) and
+    length of the plaintext.
 
-    The hash of each chunk is computed on a second thread (hashlib releases the GIL)
-    while the chunk is encrypted or written: a second core does it for free.
+    Three steps overlap: this thread reads and encrypts (or decrypts) segment k+1 while
+    a second thread hashes segment k and a third writes it (one write per segment, about
+    1 MiB; the zip's CRC-32 is computed in that write). hashlib, zlib and file writes
+    release the GIL, so a second core takes the hashing and writing. At most one segment
+    is in flight on each side thread: memory stays at a few segments.
     """
     digest, size = hashlib.sha256(), 0
-    pending: Future[None] | None = None
-    while chunk := read(CHUNK):
-        if pending is not None:
-            pending.result()
-        pending = _HASHER.submit(digest.update, chunk)
-        size += len(chunk)
-        write(chunk)
-    if pending is not None:
-        pending.result()
+    pending: list[Future[Any]] = []
+    try:
+        for plaintext, output in segments:
+            for future in pending:
+                future.result()
+            pending = [_HASHER.submit(digest.update, plaintext), _WRITER.submit(write, output)]
+            size += len(plaintext)
+        for future in pending:
+            future.result()
+    finally:
+        # On an error, let the side threads finish before the caller closes the files.
+        for future in pending:
+            future.exception()
     return digest.hexdigest(), size
+
+
+class _StoredMember:
+    """Reads an uncompressed zip member straight from the file into the caller's buffers.
+
+    ``zipfile``'s reader copies every piece through its own buffer; this one reads the
+    member's bytes in place (``readinto``) and checks their CRC-32 at the end, as zipfile
+    does. Authenticity does not rest on it: the stream's AEAD tags do that.
+    """
+
+    def __init__(self, z: zipfile.ZipFile, name: str) -> None:
+        info = z.getinfo(name)
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+            raise zipfile.BadZipFile(f"{name} is compressed or encrypted, not stored")
+        if z.filename is None:
+            raise zipfile.BadZipFile("the zip has no file name to read from")
+        self._file = open(z.filename, "rb", buffering=0)  # noqa: SIM115 (closed in __exit__)
+        try:
+            self._file.seek(info.header_offset)
+            local = self._file.read(30)
+            if len(local) < 30 or local[:4] != b"PK\x03\x04":
+                raise zipfile.BadZipFile(f"{name}: bad local file header")
+            name_size, extra_size = struct.unpack("<HH", local[26:30])
+            if self._file.read(name_size) != info.orig_filename.encode(
+                "utf-8" if info.flag_bits & 0x800 else "cp437"
+            ):
+                raise zipfile.BadZipFile(f"{name}: the local header names another member")
+            self._file.seek(info.header_offset + 30 + name_size + extra_size)
+        except BaseException:
+            self._file.close()
+            raise
+        self._left = info.compress_size
+        self._expected_crc = info.CRC
+        self._crc = 0
+        self._name = name
+
+    def readinto(self, buffer: memoryview) -> int:
+        view = buffer[: self._left]
+        n = self._file.readinto(view) or 0
+        if n == 0 and self._left:
+            raise zipfile.BadZipFile(f"{self._name}: the file ends inside the member")
+        self._crc = zlib.crc32(view[:n], self._crc)
+        self._left -= n
+        return n
+
+    def check_crc(self) -> None:
+        if self._left or self._crc != self._expected_crc:
+            raise zipfile.BadZipFile(f"{self._name}: CRC-32 mismatch")
+
+    def __enter__(self) -> _StoredMember:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
 
 
 def _aad(submission_id: str, name: str) -> bytes:
@@ -115,7 +184,9 @@ def seal(
     """
     submission_id = str(manifest["submission_id"])
     handle = tink.new_keyset_handle(streaming_aead.streaming_aead_key_templates.AES256_GCM_HKDF_1MB)
-    stream = handle.primitive(streaming_aead.StreamingAead)
+    keyset = io.StringIO()
+    cleartext_keyset_handle.write(JsonKeysetWriter(keyset), handle)
+    key = stream_aead.keys_from_keyset(keyset.getvalue())[0]
     entries = []
     tmp = out.with_name(out.name + ".partial")
     try:
@@ -124,11 +195,11 @@ def seal(
             for name, path in parts:
                 _check_name(name)
                 with (
-                    path.open("rb") as src,
+                    path.open("rb", buffering=0) as src,
                     z.open(f"parts/{name}.tink", "w", force_zip64=True) as member,
-                    stream.new_encrypting_stream(member, _aad(submission_id, name)) as enc,
                 ):
-                    sha256, size = _copy(src.read, enc.write)
+                    segments = stream_aead.encrypt(key, _aad(submission_id, name), src.readinto)
+                    sha256, size = _pump(segments, member.write)
                 entries.append({"name": name, "size": size, "sha256": sha256})
             signed = {
                 **dict(manifest),
@@ -142,8 +213,6 @@ def seal(
                 signer,
                 algorithms=["Ed25519"],
             )
-            keyset = io.StringIO()
-            cleartext_keyset_handle.write(JsonKeysetWriter(keyset), handle)
             envelope = json.dumps({"manifest_jws": token, "stream_keyset": keyset.getvalue()})
             z.writestr(
                 _ENVELOPE_MEMBER,
@@ -256,32 +325,36 @@ def open_sealed(
         expected = {_PROTOCOL_MEMBER, _ENVELOPE_MEMBER} | {f"parts/{e['name']}.tink" for e in parts}
         if set(z.namelist()) != expected:
             raise SealError("member_mismatch", "the file's parts differ from the signed manifest")
-        keyset = cleartext_keyset_handle.read(JsonKeysetReader(str(envelope["stream_keyset"])))
-        stream = keyset.primitive(streaming_aead.StreamingAead)
+        try:
+            keys = stream_aead.keys_from_keyset(str(envelope.get("stream_keyset", "")))
+        except stream_aead.StreamAeadError as exc:
+            raise SealError("bad_envelope", f"the envelope's stream key: {exc.message}") from None
         out_dir.mkdir(parents=True, exist_ok=True)
         written = {
-            e["name"]: _open_part(z, stream, manifest["submission_id"], e, out_dir) for e in parts
+            e["name"]: _open_part(z, keys, manifest["submission_id"], e, out_dir) for e in parts
         }
     return Opened(manifest, kid, written, hashlib.sha256(signed_bytes).hexdigest())
 
 
 def _open_part(
-    z: zipfile.ZipFile, stream: Any, submission_id: str, entry: dict[str, Any], out_dir: Path
+    z: zipfile.ZipFile,
+    keys: list[stream_aead.StreamingKey],
+    submission_id: str,
+    entry: dict[str, Any],
+    out_dir: Path,
 ) -> Path:
     name = str(entry["name"])
     final = out_dir / name
     tmp = out_dir / f"{name}.partial"
     try:
-        with (
-            z.open(f"parts/{name}.tink") as member,
-            stream.new_decrypting_stream(member, _aad(submission_id, name)) as dec,
-            tmp.open("wb") as dst,
-        ):
-            sha256, size = _copy(dec.read, dst.write)
+        with _StoredMember(z, f"parts/{name}.tink") as member, tmp.open("wb") as dst:
+            plaintexts = stream_aead.decrypt(keys, _aad(submission_id, name), member.readinto)
+            sha256, size = _pump(((p, p) for p in plaintexts), dst.write)
+            member.check_crc()
         if sha256 != entry["sha256"] or size != entry["size"]:
             raise SealError("payload_mismatch", f"part {name} differs from the signed manifest")
         os.replace(tmp, final)
-    except (tink.TinkError, zipfile.BadZipFile, OSError) as exc:
+    except (stream_aead.StreamAeadError, zipfile.BadZipFile, OSError) as exc:
         raise SealError(
             "payload_mismatch", f"part {name} fails authentication ({type(exc).__name__})"
         ) from None
