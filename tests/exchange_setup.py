@@ -95,3 +95,28 @@ def seal(p: Parties) -> str:
     out = ok("node", "seal", str(p.release), *p.node_opt)
     words = out.split()
     return words[words.index("submission") + 1]
+
+
+def another_release(p: Parties, name: str, rows: int = 40, seed: int = 5) -> Path:
+    """A second release under the same agreement (new id, other cells)."""
+    import hashlib
+    import json
+    import shutil
+    import uuid
+
+    from tests.hub.payloads import counts_table
+
+    folder = p.tmp / name
+    shutil.copytree(p.release, folder)
+    counts = folder / "counts.parquet"
+    pq.write_table(counts_table(rows, seed), counts)
+    receipt = json.loads((folder / "receipt.json").read_text())
+    receipt["release_id"] = str(uuid.uuid4())
+    receipt["files"] = {
+        "counts.parquet": {"rows": rows, "sha256": hashlib.sha256(counts.read_bytes()).hexdigest()}
+    }
+    for other in folder.glob("*.parquet"):
+        if other.name != "counts.parquet":
+            other.unlink()
+    (folder / "receipt.json").write_text(json.dumps(receipt))
+    return folder
