@@ -452,7 +452,9 @@ def backup(
 
 @hub_app.command("restore")
 def restore(
-    archive: Annotated[Path, typer.Argument(help="A file written by 'hub backup'.")],
+    archive: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A file written by 'hub backup'.")
+    ],
     database: Annotated[
         str | None,
         typer.Option(
