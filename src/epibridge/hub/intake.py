@@ -129,8 +129,8 @@ def _period(manifest: Mapping[str, Any], key: str) -> date | None:
 
 def _integrate(connection: Connection, submission_id: str, payload: Payload, now: datetime) -> None:
     """In the submission's own transaction: its regional rows, then its log leaf."""
-    insert_payload(connection, submission_id, payload)
-    append_submission(connection, submission_id, now)
+    digests = insert_payload(connection, submission_id, payload)
+    append_submission(connection, submission_id, now, digests)
 
 
 def _fsync(path: Path) -> None:

@@ -22,17 +22,19 @@ vectors of RFC 6962's authors (certificate-transparency test data).
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterable, Mapping, Sequence
+import io
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import rfc8785
 from pymerkle import BaseMerkleTree, ConsistencyProof, InclusionProof, InvalidProof
 from pymerkle import verify_consistency as _verify_consistency
 from pymerkle import verify_inclusion as _verify_inclusion
-from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy import Boolean, Connection, Date, Engine, Integer, Table, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from epibridge.hub.tables import (
@@ -78,38 +80,77 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def rows_digest(rows: Iterable[Mapping[str, Any]]) -> tuple[int, str]:
-    """Number and SHA-256 of rows as stored (one canonical JSON line per row)."""
-    digest, n = hashlib.sha256(), 0
-    for row in rows:
-        digest.update(json.dumps({k: _plain(v) for k, v in row.items()}, sort_keys=True).encode())
-        digest.update(b"\n")
-        n += 1
-    return n, digest.hexdigest()
+def _arrow_type(column: Any) -> pa.DataType:
+    kind = column.type
+    if isinstance(kind, Boolean):
+        return pa.bool_()
+    if isinstance(kind, Date):
+        return pa.date32()
+    if isinstance(kind, Integer):  # SmallInteger and BigInteger too
+        return pa.int64()
+    return pa.string()
 
 
-_COUNTS_COLUMNS = [c for c in regional_counts_table.columns if c.name != "row_id"]
-_CASES_COLUMNS = [c for c in regional_cases_table.columns if c.name != "row_id"]
+class RowsDigest:
+    """SHA-256 over a table's rows as CSV (no header), fed in batches in row order.
+
+    The same rows give the same bytes whether they come from the released Parquet (at
+    intake) or back from the database (at audit): every column goes through one Arrow
+    type chosen from its SQL type, and CSV writes each row on its own.
+    """
+
+    def __init__(self, table: Table) -> None:
+        self.columns = [c.name for c in table.columns if c.name != "row_id"]
+        self.schema = pa.schema(
+            [pa.field(c.name, _arrow_type(c)) for c in table.columns if c.name != "row_id"]
+        )
+        self._digest = hashlib.sha256()
+        self.rows = 0
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        batch = pa.Table.from_pylist(
+            [{c: r.get(c) for c in self.columns} for r in rows], self.schema
+        )
+        out = io.BytesIO()
+        pacsv.write_csv(batch, out, pacsv.WriteOptions(include_header=False))
+        self._digest.update(out.getvalue())
+        self.rows += len(rows)
+
+    def add_table(self, batch: pa.Table) -> None:
+        """Rows already in ``self.schema``'s columns and types (the bulk-insert path)."""
+        out = io.BytesIO()
+        pacsv.write_csv(batch, out, pacsv.WriteOptions(include_header=False))
+        self._digest.update(out.getvalue())
+        self.rows += batch.num_rows
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
 
 
 def stored_rows_digest(connection: Connection, submission_id: str) -> dict[str, Any]:
     """The digests of a submission's regional rows, read back from the database."""
     found: dict[str, Any] = {}
-    for name, table, columns in (
-        ("counts", regional_counts_table, _COUNTS_COLUMNS),
-        ("cases", regional_cases_table, _CASES_COLUMNS),
-    ):
+    for name, table in (("counts", regional_counts_table), ("cases", regional_cases_table)):
+        digest = RowsDigest(table)
         result = connection.execute(
-            select(*columns).where(table.c.submission_id == submission_id).order_by(table.c.row_id)
+            select(*[table.c[c] for c in digest.columns])
+            .where(table.c.submission_id == submission_id)
+            .order_by(table.c.row_id)
         )
-        n, sha = rows_digest(dict(r._mapping) for r in result)
-        found[f"{name}_rows"] = n
-        found[f"{name}_sha256"] = sha
+        while batch := result.fetchmany(10_000):
+            digest.add([dict(r._mapping) for r in batch])
+        found[f"{name}_rows"] = digest.rows
+        found[f"{name}_sha256"] = digest.hexdigest()
     return found
 
 
-def submission_entry(connection: Connection, submission_id: str) -> dict[str, Any]:
-    """The leaf of an accepted submission, computed from what the store holds."""
+def submission_entry(
+    connection: Connection, submission_id: str, rows: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The leaf of an accepted submission, computed from what the store holds (``rows``:
+    the digests of its regional rows when the caller just computed them)."""
     s = submissions_table
     row = connection.execute(select(s).where(s.c.submission_id == submission_id)).one()
     return {
@@ -122,7 +163,7 @@ def submission_entry(connection: Connection, submission_id: str) -> dict[str, An
         "revision_of": row.revision_of,
         "received_at": _plain(row.received_at),
         "size_bytes": row.size_bytes,
-        **stored_rows_digest(connection, submission_id),
+        **(stored_rows_digest(connection, submission_id) if rows is None else rows),
     }
 
 
@@ -163,8 +204,13 @@ def append(
     return seq
 
 
-def append_submission(connection: Connection, submission_id: str, at: datetime) -> int | None:
-    entry = submission_entry(connection, submission_id)
+def append_submission(
+    connection: Connection,
+    submission_id: str,
+    at: datetime,
+    rows: Mapping[str, Any] | None = None,
+) -> int | None:
+    entry = submission_entry(connection, submission_id, rows)
     entry.pop("kind")
     return append(connection, "submission", submission_id, entry, at)
 

@@ -29,9 +29,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import Connection, Engine, and_, exists, func, insert, select
+from sqlalchemy import Connection, Engine, Table, and_, exists, func, select
 from sqlalchemy.orm import aliased
 
+from epibridge.hub.log import RowsDigest
 from epibridge.hub.payload import CASE_STRUCTURE, Payload
 from epibridge.hub.tables import (
     regional_cases_table,
@@ -47,48 +48,92 @@ _COUNT_COLUMNS = tuple(
 _KEY = ("country", "area", "disease", "period_type", "calendar", "period", "sex", "age_band")
 
 
-def _batches(path: Path) -> Iterator[list[dict[str, Any]]]:
-    """The rows of a Parquet part as dicts, ``BATCH`` at a time, numbered from 0."""
+def _arrow_batches(path: Path, digest: RowsDigest, submission_id: str) -> Iterator[pa.Table]:
+    """The rows of a released Parquet part as tables in the digest's columns and types,
+    with the submission id and each row's position in the part, ``BATCH`` at a time."""
     offset = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH):
-        rows = pa.Table.from_batches([batch]).to_pylist()
-        for i, row in enumerate(rows):
-            row["source_row"] = offset + i
-        offset += len(rows)
-        yield rows
+        t = pa.Table.from_batches([batch])
+        n = t.num_rows
+        columns = []
+        for field in digest.schema:
+            if field.name == "submission_id":
+                columns.append(pa.array([submission_id] * n, pa.string()))
+            elif field.name == "source_row":
+                columns.append(pa.array(range(offset, offset + n), pa.int64()))
+            elif field.name in t.column_names:
+                column = t.column(field.name)
+                if pa.types.is_dictionary(column.type):
+                    column = column.cast(column.type.value_type)
+                columns.append(column.cast(field.type))
+            else:
+                columns.append(pa.nulls(n, field.type))
+        offset += n
+        yield pa.Table.from_arrays(columns, schema=digest.schema)
 
 
-def insert_payload(connection: Connection, submission_id: str, payload: Payload) -> int:
-    """Insert every released row of ``payload``; the number of rows inserted."""
-    inserted = 0
+def _bulk_insert(connection: Connection, table: Table, data: pa.Table) -> None:
+    """Insert an Arrow table's rows: COPY on PostgreSQL, one executemany on SQLite (the
+    per-row parameter handling of a Core insert cost three times the database's work)."""
+    names = data.column_names
+    columns = [data.column(n).to_pylist() for n in names]
+    if connection.dialect.name == "postgresql":
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+        with cursor.copy(statement) as copy:
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
+        return
+    converted = []
+    for field, column in zip(data.schema, columns, strict=True):
+        if pa.types.is_date32(field.type):
+            converted.append([None if v is None else v.isoformat() for v in column])
+        elif pa.types.is_boolean(field.type):
+            converted.append([None if v is None else int(v) for v in column])
+        else:
+            converted.append(column)
+    marks = ", ".join("?" for _ in names)
+    connection.exec_driver_sql(
+        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})",
+        list(zip(*converted, strict=True)),
+    )
+
+
+def insert_payload(connection: Connection, submission_id: str, payload: Payload) -> dict[str, Any]:
+    """Insert every released row of ``payload``; the number and digest of the rows of
+    each table (``log.RowsDigest``), for the submission's log leaf."""
+    counts, cases = RowsDigest(regional_counts_table), RowsDigest(regional_cases_table)
     if payload.counts is not None:
-        for rows in _batches(payload.counts):
-            values = [
-                {"submission_id": submission_id, **{c: row.get(c) for c in _COUNT_COLUMNS}}
-                for row in rows
-            ]
-            connection.execute(insert(regional_counts_table), values)
-            inserted += len(values)
+        for data in _arrow_batches(payload.counts, counts, submission_id):
+            _bulk_insert(connection, regional_counts_table, data)
+            counts.add_table(data)
     if payload.cases is not None:
-        for rows in _batches(payload.cases):
+        offset = 0
+        for batch in pq.ParquetFile(payload.cases).iter_batches(batch_size=BATCH):
+            rows = pa.Table.from_batches([batch]).to_pylist()
             values = []
-            for row in rows:
-                other = {
-                    k: v
-                    for k, v in row.items()
-                    if k not in CASE_STRUCTURE and k != "source_row" and v is not None
-                }
+            for i, row in enumerate(rows):
+                other = {k: v for k, v in row.items() if k not in CASE_STRUCTURE and v is not None}
                 values.append(
                     {
                         "submission_id": submission_id,
-                        "source_row": row["source_row"],
+                        "source_row": offset + i,
                         **{c: row[c] for c in CASE_STRUCTURE},
                         "fields": json.dumps(other, sort_keys=True, default=str),
                     }
                 )
-            connection.execute(insert(regional_cases_table), values)
-            inserted += len(values)
-    return inserted
+            offset += len(rows)
+            data = pa.Table.from_pylist(
+                [{c: v.get(c) for c in cases.columns} for v in values], cases.schema
+            )
+            _bulk_insert(connection, regional_cases_table, data)
+            cases.add_table(data)
+    return {
+        "counts_rows": counts.rows,
+        "counts_sha256": counts.hexdigest(),
+        "cases_rows": cases.rows,
+        "cases_sha256": cases.hexdigest(),
+    }
 
 
 @dataclass(frozen=True)
