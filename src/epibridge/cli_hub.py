@@ -481,6 +481,75 @@ def restore(
     )
 
 
+hub_users_app = typer.Typer(
+    help="People who use the hub's API, with their roles.", no_args_is_help=True
+)
+
+
+@hub_users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Option("--name", help="A unique name (e.g. an e-mail).")],
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role",
+            help="hub_admin, hub_analyst, country_data_manager, country_epidemiologist or "
+            "observer (docs/access.md).",
+        ),
+    ],
+    country: Annotated[
+        str | None, typer.Option("--country", help="The country a country role acts for.")
+    ] = None,
+    home: HubHomeOption = None,
+) -> None:
+    """Create a user and print its API token (once: it is not stored, only its hash)."""
+    from epibridge.hub.home import HubHome
+    from epibridge.hub.users import add_user
+
+    with HubHome(_hub_home(home)).open_store() as store:
+        user, token = add_user(store.engine, name, role, country, _now())
+    console = _console()
+    where = f" for {user.country}" if user.country else ""
+    console.print(f"created {user.name}, {user.role}{where}")
+    console.print(f"token (shown once; send it as 'Authorization: Bearer ...'): {token}")
+
+
+@hub_users_app.command("list")
+def users_list(home: HubHomeOption = None) -> None:
+    """List the users: name, role, country, created, revoked."""
+    from epibridge.hub.home import HubHome
+    from epibridge.hub.users import users
+
+    with HubHome(_hub_home(home)).open_store() as store:
+        found = users(store.engine)
+    table = Table(title="hub users")
+    for col in ("name", "role", "country", "created", "revoked"):
+        table.add_column(col)
+    for u in found:
+        table.add_row(
+            u.name,
+            u.role,
+            u.country or "",
+            f"{u.created_at:%Y-%m-%d %H:%M}",
+            "" if u.revoked_at is None else f"{u.revoked_at:%Y-%m-%d %H:%M}",
+        )
+    _console().print(table)
+
+
+@hub_users_app.command("revoke")
+def users_revoke(
+    name: Annotated[str, typer.Argument(help="The user to revoke.")],
+    home: HubHomeOption = None,
+) -> None:
+    """Revoke a user's token at once."""
+    from epibridge.hub.home import HubHome
+    from epibridge.hub.users import revoke_user
+
+    with HubHome(_hub_home(home)).open_store() as store:
+        revoke_user(store.engine, name, _now())
+    _console().print(f"revoked {name}: its token is refused from now on")
+
+
 audit_app = typer.Typer(
     help="Check the hub's transparency log against its store.", no_args_is_help=True
 )
@@ -510,5 +579,6 @@ def audit_verify(home: HubHomeOption = None) -> None:
 
 def register(app: typer.Typer) -> None:
     hub_app.add_typer(hub_agreements_app, name="agreements")
+    hub_app.add_typer(hub_users_app, name="users")
     app.add_typer(hub_app, name="hub")
     app.add_typer(audit_app, name="audit")

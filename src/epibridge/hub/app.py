@@ -35,7 +35,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from epibridge import __version__
+from epibridge.hub.access import Principal
 from epibridge.hub.api_log import register_log_routes
+from epibridge.hub.api_partner import register_partner_routes
 from epibridge.hub.auth import (
     ACCESS_TOKEN_LIFETIME,
     CLIENT_ASSERTION_TYPE,
@@ -47,6 +50,7 @@ from epibridge.hub.auth import (
 )
 from epibridge.hub.intake import HubContext, IntakeRefused, Receipt, receive
 from epibridge.hub.uploads import UPLOAD_TTL, UploadError, Uploads
+from epibridge.hub.users import TOKEN_PREFIX, principal_of
 from epibridge.transport.seal import SUPPORTED_VERSIONS
 
 logger = logging.getLogger(__name__)
@@ -146,6 +150,51 @@ async def _form(request: Request) -> dict[str, str]:
     return {name: values[0] for name, values in fields.items()}
 
 
+def _auth_dependencies(
+    current: Callable[[], HubContext], clock: Callable[[], datetime]
+) -> tuple[Callable[..., str], Callable[..., Principal]]:
+    """The two ways a route knows its caller: ``authenticated`` (a node, by its access
+    token: its country) and ``principal`` (a person's user token, or a node)."""
+
+    def bearer(authorization: str | None) -> str:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            logger.warning("refused request without a bearer token")
+            raise ApiError(
+                401, "missing_token", f"send Authorization: Bearer <token> from {TOKEN_PATH}"
+            )
+        return token.strip()
+
+    def node_country(token: str) -> str:
+        try:
+            return verify_access_token(token, current().signing_key, clock())
+        except AuthError as exc:
+            logger.warning("refused bearer token: %s", exc.reason)
+            raise ApiError(exc.status, exc.reason, exc.message) from None
+
+    def authenticated(authorization: Annotated[str | None, Header()] = None) -> str:
+        """The country of a node's valid access token; 401 otherwise (403 for a person's
+        token: sending data is for nodes). Never logs the token."""
+        token = bearer(authorization)
+        if token.startswith(TOKEN_PREFIX):
+            raise ApiError(403, "node_only", "only a node, with a token from its key, may do this")
+        return node_country(token)
+
+    def principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
+        """A person (user token) or a node (access token); 401 otherwise."""
+        token = bearer(authorization)
+        if token.startswith(TOKEN_PREFIX):
+            found = principal_of(current().store.engine, token)
+            if found is None:
+                logger.warning("refused an unknown or revoked user token")
+                raise ApiError(401, "invalid_token", "the user token is unknown or revoked")
+            return found
+        country = node_country(token)
+        return Principal(country, "node", country)
+
+    return authenticated, principal
+
+
 def create_app(
     context: HubContext | Callable[[], HubContext],
     clock: Callable[[], datetime],
@@ -166,7 +215,13 @@ def create_app(
     current: Callable[[], HubContext] = (
         (lambda: context) if isinstance(context, HubContext) else context
     )
-    app = FastAPI(title="epibridge hub", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="epibridge hub",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/v1/openapi.json",
+    )
     replay = ReplayCache()
     uploads = Uploads(current().spool / "uploads", max_length=max_body_bytes, ttl=upload_ttl)
 
@@ -174,19 +229,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _bad_request)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
 
-    def authenticated(authorization: Annotated[str | None, Header()] = None) -> str:
-        """The country of a valid bearer token; 401 otherwise. Never logs the token."""
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            logger.warning("refused request without a bearer token")
-            raise ApiError(
-                401, "missing_token", f"send Authorization: Bearer <token> from {TOKEN_PATH}"
-            )
-        try:
-            return verify_access_token(token.strip(), current().signing_key, clock())
-        except AuthError as exc:
-            logger.warning("refused bearer token: %s", exc.reason)
-            raise ApiError(exc.status, exc.reason, exc.message) from None
+    authenticated, principal = _auth_dependencies(current, clock)
 
     @app.get("/v1/versions")
     def versions() -> dict[str, list[str]]:
@@ -228,6 +271,7 @@ def create_app(
 
     _upload_routes(app, uploads, clock, authenticated)
     register_log_routes(app, current, clock, authenticated, ApiError)
+    register_partner_routes(app, current, clock, principal, ApiError)
 
     @app.put("/v1/submissions/{submission_id}")
     async def submit(

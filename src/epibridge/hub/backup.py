@@ -41,7 +41,9 @@ from epibridge.hub.migrate import current_revision
 from epibridge.hub.store import HubStore
 from epibridge.hub.tables import (
     UTCDateTime,
+    access_log_table,
     countersignatures_table,
+    hub_users_table,
     log_entries_table,
     regional_cases_table,
     regional_counts_table,
@@ -61,6 +63,8 @@ TABLES: tuple[Table, ...] = (
     log_entries_table,
     tree_heads_table,
     countersignatures_table,
+    hub_users_table,
+    access_log_table,
 )
 _HOME_ITEMS = (CONFIG, "keys", "parties", "agreements", "trust-list.jws")
 _BATCH = 5_000
@@ -274,6 +278,7 @@ def _advance_sequences(engine: Engine) -> None:
             (rejections_table, "id"),
             (regional_counts_table, "row_id"),
             (regional_cases_table, "row_id"),
+            (access_log_table, "id"),
         ):
             c.execute(
                 text(

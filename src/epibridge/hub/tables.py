@@ -200,3 +200,33 @@ countersignatures_table = Table(
     Column("received_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("tree_size", "country", name="pk_countersignatures"),
 )
+
+# People who use the hub's API (nodes authenticate with their keys instead): a role, the
+# country it acts for, and the SHA-256 of a random bearer token shown once.
+hub_users_table = Table(
+    "hub_users",
+    metadata,
+    Column("name", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("country", Text, nullable=True),
+    Column("token_sha256", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    PrimaryKeyConstraint("name", name="pk_hub_users"),
+    Index("ux_hub_users_token", "token_sha256", unique=True),
+)
+
+# Every authorization decision on a read, allowed or not (append-only).
+access_log_table = Table(
+    "access_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("principal", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("resource", Text, nullable=False),
+    Column("allowed", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    PrimaryKeyConstraint("id", name="pk_access_log"),
+)

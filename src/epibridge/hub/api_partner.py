@@ -1,0 +1,218 @@
+"""The partner API: the regional picture, submission status and lineage, refusals.
+
+Every route resolves the caller (a user token or a node's access token), asks
+``access.decide`` and writes the decision to the access log before reading anything; a
+refusal is 403 with the reason. Regional data is filtered to the countries the caller
+may see (``access.visible_countries``); a country asked for and not visible is named in
+``withheld`` rather than silently dropped.
+
+No ``from __future__ import annotations``: FastAPI reads the route signatures at runtime.
+"""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from epibridge.hub.access import Action, Principal, decide, own_country_only, visible_countries
+from epibridge.hub.intake import HubContext
+from epibridge.hub.regional import Filters, counts_as_of, lineage
+from epibridge.hub.tables import access_log_table
+from epibridge.hub.users import log_access
+
+
+def _when(text: str | None, now: datetime) -> datetime:
+    if text is None:
+        return now
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+class Gate:
+    """Decides, logs the decision, and refuses with 403: the one way a route authorizes."""
+
+    def __init__(
+        self,
+        current: Callable[[], HubContext],
+        clock: Callable[[], datetime],
+        api_error: Callable[[int, str, str], Exception],
+    ) -> None:
+        self.current, self.clock, self.api_error = current, clock, api_error
+
+    def __call__(
+        self, who: Principal, action: Action, resource: str, country: str | None = None
+    ) -> None:
+        decision = decide(who, action, country)
+        engine = self.current().store.engine
+        log_access(engine, who, action, resource, decision.allowed, decision.reason, self.clock())
+        if not decision.allowed:
+            raise self.api_error(403, decision.reason, decision.message)
+
+
+def register_partner_routes(
+    app: FastAPI,
+    current: Callable[[], HubContext],
+    clock: Callable[[], datetime],
+    principal: Callable[..., Principal],
+    api_error: Callable[[int, str, str], Exception],
+) -> None:
+    """Add the partner API's routes (regional data, submissions, refusals, access log)."""
+    gate = Gate(current, clock, api_error)
+    _regional_routes(app, gate, principal)
+    _submission_routes(app, gate, principal)
+
+
+def _regional_routes(app: FastAPI, gate: Gate, principal: Callable[..., Principal]) -> None:
+    current, clock, api_error, authorize = gate.current, gate.clock, gate.api_error, gate
+
+    @app.get("/v1/regional/counts")
+    async def regional_counts(
+        who: Annotated[Principal, Depends(principal)],
+        as_of: Annotated[str | None, Query(description="ISO 8601 time; default now")] = None,
+        country: Annotated[list[str] | None, Query()] = None,
+        disease: Annotated[list[str] | None, Query()] = None,
+    ) -> dict[str, Any]:
+        """Regional counts as the hub knew them at ``as_of``, each cell with its lineage."""
+        authorize(who, "regional.read", "regional/counts")
+        try:
+            at = _when(as_of, clock())
+        except ValueError:
+            raise api_error(400, "invalid_request", f"as_of {as_of!r} is not ISO 8601") from None
+        context = current()
+        visible = visible_countries(who, {k: a for k, (a, _) in context.agreements.items()})
+        asked = list(country or [])
+        allowed = [c for c in asked if visible is None or c in visible]
+        withheld = sorted(set(asked) - set(allowed))
+        if asked and not allowed:
+            rows: list[dict[str, Any]] = []
+        else:
+            scope = allowed or (sorted(visible) if visible is not None else [])
+            filters = Filters(countries=scope, diseases=disease or [])
+            if visible is not None and not scope:
+                rows = []
+            else:
+                table = await run_in_threadpool(counts_as_of, context.store.engine, at, filters)
+                rows = [{k: _json(v) for k, v in r.items()} for r in table.to_pylist()]
+        return {"as_of": at.isoformat(), "cells": rows, "withheld": withheld}
+
+    @app.get("/v1/access-log")
+    async def access_log(who: Annotated[Principal, Depends(principal)]) -> dict[str, Any]:
+        """Every authorization decision (hub administrators only)."""
+        authorize(who, "access_log.read", "access-log")
+        t = access_log_table
+        with current().store.engine.connect() as c:
+            rows = list(c.execute(select(t).order_by(t.c.id.desc()).limit(1000)))
+        return {
+            "entries": [
+                {
+                    "at": r.at.isoformat(),
+                    "principal": r.principal,
+                    "role": r.role,
+                    "action": r.action,
+                    "resource": r.resource,
+                    "allowed": r.allowed,
+                    "reason": r.reason,
+                }
+                for r in rows
+            ]
+        }
+
+
+def _submission_routes(app: FastAPI, gate: Gate, principal: Callable[..., Principal]) -> None:
+    current, clock, api_error, authorize = gate.current, gate.clock, gate.api_error, gate
+
+    @app.get("/v1/submissions")
+    async def submissions(
+        who: Annotated[Principal, Depends(principal)],
+        country: Annotated[str | None, Query()] = None,
+    ) -> dict[str, Any]:
+        """Submissions held: the caller's own country's, or every one for the hub's roles."""
+        own = own_country_only(who)
+        authorize(who, "submissions.read", "submissions", country or own)
+        wanted = own or country
+        held = current().store.submissions(wanted)
+        return {
+            "submissions": [
+                {
+                    "submission_id": s.submission_id,
+                    "origin_country": s.origin_country,
+                    "agreement_id": s.agreement_id,
+                    "received_at": s.received_at.isoformat(),
+                    "revision_of": s.revision_of,
+                    "period_from": _json(s.period_from),
+                    "period_to": _json(s.period_to),
+                    "size_bytes": s.size_bytes,
+                }
+                for s in held
+            ]
+        }
+
+    @app.get("/v1/submissions/{submission_id}")
+    async def submission_status(
+        submission_id: str, who: Annotated[Principal, Depends(principal)]
+    ) -> dict[str, Any]:
+        """Status and lineage of one submission: why was my data (not) used?"""
+        context = current()
+        stored = context.store.get(submission_id)
+        country = stored.origin_country if stored is not None else who.country
+        authorize(who, "submissions.read", f"submissions/{submission_id}", country)
+        if stored is None:
+            refused = [
+                {"reason": r.reason, "message": r.message, "at": r.received_at.isoformat()}
+                for r in context.store.rejections()
+                if r.submission_id == submission_id
+                and (own_country_only(who) in (None, r.origin_country))
+            ]
+            if not refused:
+                raise api_error(404, "not_found", f"the hub holds no submission {submission_id}")
+            return {"submission_id": submission_id, "status": "rejected", "refusals": refused}
+        traced = await run_in_threadpool(lineage, context.store.engine, submission_id, clock())
+        assert traced is not None
+        return {
+            "submission_id": submission_id,
+            "status": "superseded" if traced.replaced_by else "accepted",
+            "origin_country": traced.origin_country,
+            "agreement_id": traced.agreement_id,
+            "received_at": traced.received_at.isoformat(),
+            "revision_of": traced.revision_of,
+            "replaced_by": [
+                {"submission_id": sid, "received_at": at.isoformat()}
+                for sid, at in traced.replaced_by
+            ],
+            "rows": {"counts": traced.counts_rows, "cases": traced.cases_rows},
+            "counts_cells_in_current_picture": traced.counts_rows_current,
+        }
+
+    @app.get("/v1/rejections")
+    async def rejections(
+        who: Annotated[Principal, Depends(principal)],
+        country: Annotated[str | None, Query()] = None,
+    ) -> dict[str, Any]:
+        """Refused attempts with their reasons (a country sees those it can be tied to)."""
+        own = own_country_only(who)
+        authorize(who, "rejections.read", "rejections", country or own)
+        wanted = own or country
+        return {
+            "rejections": [
+                {
+                    "at": r.received_at.isoformat(),
+                    "submission_id": r.submission_id,
+                    "origin_country": r.origin_country,
+                    "reason": r.reason,
+                    "message": r.message,
+                }
+                for r in current().store.rejections()
+                if wanted is None or r.origin_country == wanted
+            ]
+        }
