@@ -351,6 +351,97 @@ def counts(
         console.print(f"wrote {table.num_rows:,} cells with their lineage to {escape(str(out))}")
 
 
+@hub_app.command("scorecards")
+def scorecards(
+    as_of: AsOfOption = None,
+    country: Annotated[
+        list[str] | None, typer.Option("--country", help="Only this country (repeatable).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write the scorecard per country, disease and period (.csv or .parquet) "
+            "and the country summaries beside it (.json).",
+        ),
+    ] = None,
+    home: HubHomeOption = None,
+) -> None:
+    """Data quality per country: completeness, timeliness, validity, consistency."""
+    import json
+
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from epibridge.hub.home import HubHome
+    from epibridge.hub.quality import score_json
+    from epibridge.hub.quality import scorecards as run
+
+    hub = HubHome(_hub_home(home))
+    at = _as_of(as_of)
+    with hub.open_store() as store:
+        cards = run(store.engine, at, hub.folder, country or ())
+    table = Table(title=f"data quality as of {at:%Y-%m-%d %H:%M} UTC (regional median last)")
+    for col in ("country", "periods", "complete", "on time", "delay d", "quarantined",
+                "suppressed", "jumps", "dupl.", "deaths>cases", "system"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("country", "system") else "right")
+
+    def pct(value: float | None) -> str:
+        return "" if value is None else f"{value:.0%}"
+
+    wanted = [c for c in sorted(cards.countries) if not country or c in country]
+    for name in wanted:
+        s = cards.countries[name]
+        table.add_row(
+            name,
+            str(s.periods),
+            pct(s.completeness),
+            pct(s.on_time_rate),
+            "" if s.median_delay_days is None else f"{s.median_delay_days:g}",
+            pct(s.quarantined_share),
+            pct(s.suppressed_share),
+            str(s.jumps),
+            str(s.duplicate_cells + s.repeated_cells),
+            str(s.deaths_over_cases),
+            "" if s.system is None else s.system.surveillance,
+        )
+    m = cards.regional_median
+    table.add_row(
+        "median",
+        "",
+        pct(m["completeness"]),
+        pct(m["on_time_rate"]),
+        "" if m["median_delay_days"] is None else f"{m['median_delay_days']:g}",
+        pct(m["quarantined_share"]),
+        pct(m["suppressed_share"]),
+        "",
+        "",
+        "",
+        "",
+    )
+    console = _console()
+    console.print(table)
+    if out is not None:
+        if out.suffix == ".parquet":
+            pq.write_table(cards.periods, out)
+        else:
+            pcsv.write_csv(cards.periods, out)
+        summary = out.with_suffix(".json")
+        summary.write_text(
+            json.dumps(
+                {
+                    "as_of": at.isoformat(),
+                    "countries": [score_json(cards.countries[c]) for c in wanted],
+                    "regional_median": cards.regional_median,
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
+        console.print(f"wrote {escape(str(out))} and {escape(str(summary))}")
+
+
 @hub_app.command("lineage")
 def lineage(
     submission_id: Annotated[str, typer.Argument(help="The submission to trace.")],

@@ -218,6 +218,7 @@ def protect(
         tables, withheld, spans = parts.tables, parts.withheld, parts.spans
         receipt["withheld"] = [w.__dict__ for w in withheld]
         receipt["period"] = _period(spans)
+        receipt["source_quality"] = _source_quality(in_dir)
         if "counts" in wanted and spend is not None:
             _spend(state, agreement, spend, release_id, now, receipt)
         report("writing", None)
@@ -431,6 +432,26 @@ def _spend(
     privacy = receipt["datasets"]["counts"]["privacy"]
     privacy["budget_period_label"] = budget_period
     privacy["budget_remaining"] = remaining
+
+
+def _source_quality(in_dir: Path) -> dict[str, Any] | None:
+    """What ingest read, accepted and quarantined (by rule), from its ``summary.json``:
+    counts only, no values, so the hub can score validity without seeing a record."""
+    path = in_dir / "summary.json"
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            "read": int(summary["read"]),
+            "accepted": int(summary["accepted"]),
+            "quarantined": int(summary["quarantined"]),
+            "quarantined_by_rule": {
+                str(k): int(v) for k, v in summary.get("quarantined_by_rule", {}).items()
+            },
+        }
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _period(spans: list[tuple[date | None, date | None]]) -> dict[str, str | None]:

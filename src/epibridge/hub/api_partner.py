@@ -13,12 +13,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from fastapi import Depends, FastAPI, Query
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from epibridge.hub.access import Action, Principal, decide, own_country_only, visible_countries
 from epibridge.hub.intake import HubContext
+from epibridge.hub.quality import score_json
+from epibridge.hub.quality import scorecards as quality_scorecards
 from epibridge.hub.regional import Filters, counts_as_of, lineage
 from epibridge.hub.tables import access_log_table
 from epibridge.hub.users import log_access
@@ -105,6 +109,31 @@ def _regional_routes(app: FastAPI, gate: Gate, principal: Callable[..., Principa
                 table = await run_in_threadpool(counts_as_of, context.store.engine, at, filters)
                 rows = [{k: _json(v) for k, v in r.items()} for r in table.to_pylist()]
         return {"as_of": at.isoformat(), "cells": rows, "withheld": withheld}
+
+    @app.get("/v1/scorecards")
+    async def scorecards(
+        who: Annotated[Principal, Depends(principal)],
+        as_of: Annotated[str | None, Query(description="ISO 8601 time; default now")] = None,
+    ) -> dict[str, Any]:
+        """Quality scorecards: the caller's own country's beside the regional median (the
+        hub's roles: every country's; observers: the median only)."""
+        authorize(who, "scorecards.read", "scorecards")
+        try:
+            at = _when(as_of, clock())
+        except ValueError:
+            raise api_error(400, "invalid_request", f"as_of {as_of!r} is not ISO 8601") from None
+        cards = await run_in_threadpool(quality_scorecards, current().store.engine, at)
+        if who.role in ("hub_admin", "hub_analyst"):
+            shown = sorted(cards.countries)
+        else:
+            shown = [who.country] if who.country in cards.countries else []
+        periods = cards.periods.filter(pc.is_in(cards.periods["country"], pa.array(shown, pa.string())))
+        return {
+            "as_of": at.isoformat(),
+            "countries": [score_json(cards.countries[c]) for c in shown],
+            "regional_median": cards.regional_median,
+            "periods": [{k: _json(v) for k, v in r.items()} for r in periods.to_pylist()],
+        }
 
     @app.get("/v1/access-log")
     async def access_log(who: Annotated[Principal, Depends(principal)]) -> dict[str, Any]:

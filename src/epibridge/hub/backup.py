@@ -48,6 +48,7 @@ from epibridge.hub.tables import (
     regional_cases_table,
     regional_counts_table,
     rejections_table,
+    submission_receipts_table,
     submissions_table,
     tree_heads_table,
 )
@@ -57,6 +58,7 @@ FORMAT = 1
 #: Parents before children (foreign keys).
 TABLES: tuple[Table, ...] = (
     submissions_table,
+    submission_receipts_table,
     rejections_table,
     regional_counts_table,
     regional_cases_table,

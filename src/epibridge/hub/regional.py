@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import Connection, Engine, Table, and_, exists, func, select
+from sqlalchemy import Connection, Engine, Table, and_, exists, func, insert, select
 from sqlalchemy.orm import aliased
 
 from epibridge.hub.log import RowsDigest
@@ -37,6 +37,7 @@ from epibridge.hub.payload import CASE_STRUCTURE, Payload
 from epibridge.hub.tables import (
     regional_cases_table,
     regional_counts_table,
+    submission_receipts_table,
     submissions_table,
     utc,
 )
@@ -128,6 +129,11 @@ def insert_payload(connection: Connection, submission_id: str, payload: Payload)
             )
             _bulk_insert(connection, regional_cases_table, data)
             cases.add_table(data)
+    connection.execute(
+        insert(submission_receipts_table).values(
+            submission_id=submission_id, receipt=json.dumps(payload.receipt, sort_keys=True)
+        )
+    )
     return {
         "counts_rows": counts.rows,
         "counts_sha256": counts.hexdigest(),
@@ -188,6 +194,28 @@ def counts_as_of(engine: Engine, at: datetime, filters: Filters = Filters()) -> 
     for row in rows:
         row["received_at"] = utc(_aware(row["received_at"]), "received_at")
     return pa.Table.from_pylist(rows, schema=COUNTS_AS_OF) if rows else COUNTS_AS_OF.empty_table()
+
+
+def counts_received(engine: Engine, at: datetime) -> pa.Table:
+    """Every count cell of every submission received by ``at``, replaced or not (for
+    first arrivals and repetitions), with ``submission_id``, ``received_at`` and
+    ``revision_of``."""
+    at = utc(at, "the as-of time")
+    c, s = regional_counts_table, submissions_table
+    query = (
+        select(
+            *[c.c[name] for name in _COUNT_COLUMNS],
+            c.c.submission_id,
+            s.c.received_at,
+            s.c.revision_of,
+        )
+        .join(s, s.c.submission_id == c.c.submission_id)
+        .where(s.c.received_at <= at)
+        .order_by(c.c.row_id)
+    )
+    with engine.connect() as connection:
+        rows = [dict(r._mapping) for r in connection.execute(query)]
+    return pa.Table.from_pylist(rows) if rows else pa.table({})
 
 
 def cases_as_of(engine: Engine, at: datetime, filters: Filters = Filters()) -> pa.Table:

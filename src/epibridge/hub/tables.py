@@ -230,3 +230,18 @@ access_log_table = Table(
     Column("reason", Text, nullable=False),
     PrimaryKeyConstraint("id", name="pk_access_log"),
 )
+
+# The policy receipt each accepted submission carried (what was withheld and why, what
+# ingest quarantined): the quality scorecards read it.
+submission_receipts_table = Table(
+    "submission_receipts",
+    metadata,
+    Column(
+        "submission_id",
+        Text,
+        ForeignKey("submissions.submission_id", name="fk_submission_receipts_submission"),
+        nullable=False,
+    ),
+    Column("receipt", Text, nullable=False),
+    PrimaryKeyConstraint("submission_id", name="pk_submission_receipts"),
+)

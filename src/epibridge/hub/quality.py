@@ -1,0 +1,357 @@
+"""Quality scorecards: how complete, timely, valid and consistent each country's data are.
+
+Computed at the hub from what it holds at a moment (``as_of``), per country, disease and
+reporting period (a week or a month, as each agreement releases):
+
+* **completeness**: areas that reported a cell for the period over the areas expected,
+  DHIS2's reporting rate. Expected: the registry's units of the country at the released
+  area level valid on the period's first day; for areas the registry does not hold, the
+  areas the country ever reported at that level.
+* **timeliness**: days from the end of the period to the first submission that brought it
+  (``delay_days``); ``on_time`` when within the threshold (default 7 days).
+* **duplicates**: cells sent twice in one submission, and cells sent again by a later
+  submission that is not a revision (the later value wins in the regional picture, but
+  the repetition says something about the national process).
+* **consistency**: cells with more deaths than cases; a jump, when the period's cases are
+  more than ``jump_factor`` times the previous period's and at least ``jump_min`` more.
+* **suppression**: the share of cells withheld for disclosure control (not a fault, but
+  a limit on what the region can see).
+
+Per country (over all its submissions received by ``as_of``), **validity** comes from
+the policy receipts: records read, quarantined, and quarantined by rule at the node
+(counts only). A country's scorecard is shown beside the **regional median** of each
+measure over the countries. A descriptor of each national system (sentinel or
+comprehensive, case definition, laboratory confirmation) comes from the hub's
+``systems/<ISO3>.toml``, with the confirmed share measured from released line lists.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tomllib
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import Engine, select
+
+from epibridge.hub.regional import cases_as_of, counts_as_of, counts_received
+from epibridge.hub.tables import submission_receipts_table, submissions_table, utc
+from epibridge.model.errors import EpibridgeError
+from epibridge.registry.geography import units
+
+ON_TIME_DAYS = 7
+JUMP_FACTOR = 3.0
+JUMP_MIN = 20
+SYSTEM_TYPES = ("sentinel", "comprehensive", "mixed")
+
+
+class QualityError(EpibridgeError):
+    """A system descriptor that cannot be read."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    on_time_days: int = ON_TIME_DAYS
+    jump_factor: float = JUMP_FACTOR
+    jump_min: int = JUMP_MIN
+
+
+@dataclass(frozen=True)
+class SystemDescriptor:
+    country: str
+    surveillance: str  # sentinel, comprehensive or mixed
+    case_definition: str
+    lab_confirmation: str  # what the descriptor says (e.g. "a sample of cases")
+    notes: str = ""
+
+
+@dataclass
+class CountryScore:
+    """One country's summary: medians over its periods, validity over its submissions."""
+
+    country: str
+    periods: int = 0
+    completeness: float | None = None
+    on_time_rate: float | None = None
+    median_delay_days: float | None = None
+    duplicate_cells: int = 0
+    repeated_cells: int = 0
+    deaths_over_cases: int = 0
+    jumps: int = 0
+    suppressed_share: float | None = None
+    records_read: int = 0
+    records_quarantined: int = 0
+    quarantined_by_rule: dict[str, int] = field(default_factory=dict)
+    confirmed_share: float | None = None
+    system: SystemDescriptor | None = None
+
+    @property
+    def quarantined_share(self) -> float | None:
+        return self.records_quarantined / self.records_read if self.records_read else None
+
+
+@dataclass(frozen=True)
+class Scorecards:
+    as_of: datetime
+    periods: pa.Table  # one row per country, disease and period
+    countries: dict[str, CountryScore]
+    regional_median: dict[str, float | None]
+
+
+_PERIOD_SCHEMA = pa.schema(
+    [
+        ("country", pa.string()),
+        ("disease", pa.string()),
+        ("period", pa.string()),
+        ("period_start", pa.date32()),
+        ("period_end", pa.date32()),
+        ("area_level", pa.int8()),
+        ("areas_reported", pa.int64()),
+        ("areas_expected", pa.int64()),
+        ("completeness", pa.float64()),
+        ("delay_days", pa.int64()),
+        ("on_time", pa.bool_()),
+        ("cells", pa.int64()),
+        ("cells_suppressed", pa.int64()),
+        ("duplicate_cells", pa.int64()),
+        ("repeated_cells", pa.int64()),
+        ("deaths_over_cases", pa.int64()),
+        ("cases", pa.int64()),
+        ("jump", pa.bool_()),
+    ]
+)
+_CELL = ("country", "area", "disease", "period_type", "calendar", "period", "sex", "age_band")
+
+
+def _expected_areas(country: str, level: int, on: date, seen: set[str]) -> int:
+    registry = {u.code for u in units(country) if u.level == level and u.valid_on(on)}
+    return len(registry) if registry else len(seen)
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def _period_rows(
+    current: list[dict[str, Any]], received: list[dict[str, Any]], limits: Thresholds
+) -> list[dict[str, Any]]:
+    """One row per country, disease and period, from the cells of the current picture and
+    every cell ever received (for first arrival and repetitions)."""
+    first: dict[tuple[str, str, str], datetime] = {}
+    per_submission: Counter[tuple[Any, ...]] = Counter()
+    submissions_of: dict[tuple[Any, ...], set[str]] = defaultdict(set)
+    revised: set[str] = {r["revision_of"] for r in received if r.get("revision_of")}
+    for r in received:
+        key = (r["country"], r["disease"], r["period"])
+        if key not in first or r["received_at"] < first[key]:
+            first[key] = r["received_at"]
+        cell = tuple(r[c] for c in _CELL)
+        per_submission[(r["submission_id"], *cell)] += 1
+        if r["submission_id"] not in revised:
+            submissions_of[cell].add(r["submission_id"])
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in current:
+        groups[(r["country"], r["disease"], r["period"])].append(r)
+    ever: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for r in current:
+        ever[(r["country"], r["area_level"])].add(r["area"])
+    rows = []
+    for (country, disease, period), cells in sorted(
+        groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[1][0]["period_start"])
+    ):
+        start, end, level = cells[0]["period_start"], cells[0]["period_end"], cells[0]["area_level"]
+        areas = {c["area"] for c in cells}
+        expected = max(_expected_areas(country, level, start, ever[(country, level)]), len(areas))
+        arrived = first.get((country, disease, period))
+        delay = None if arrived is None else (arrived.date() - end).days
+        keys = {tuple(c[k] for k in _CELL) for c in cells}
+        rows.append(
+            {
+                "country": country,
+                "disease": disease,
+                "period": period,
+                "period_start": start,
+                "period_end": end,
+                "area_level": level,
+                "areas_reported": len(areas),
+                "areas_expected": expected,
+                "completeness": len(areas) / expected if expected else None,
+                "delay_days": delay,
+                "on_time": None if delay is None else delay <= limits.on_time_days,
+                "cells": len(cells),
+                "cells_suppressed": sum(1 for c in cells if c["cases_suppressed"]),
+                "duplicate_cells": sum(
+                    1 for (sid, *cell), n in per_submission.items() if n > 1 and tuple(cell) in keys
+                ),
+                "repeated_cells": sum(1 for k in keys if len(submissions_of.get(k, ())) > 1),
+                "deaths_over_cases": sum(
+                    1
+                    for c in cells
+                    if c["deaths"] is not None
+                    and c["cases"] is not None
+                    and c["deaths"] > c["cases"]
+                ),
+                "cases": sum(
+                    c["cases"] or 0 for c in cells if c["sex"] is None and c["age_band"] is None
+                )
+                or sum(c["cases"] or 0 for c in cells),
+                "jump": False,
+            }
+        )
+    previous: dict[tuple[str, str], int] = {}
+    for row in rows:
+        series = (row["country"], row["disease"])
+        before = previous.get(series)
+        if before is not None:
+            row["jump"] = (
+                row["cases"] > limits.jump_factor * before
+                and row["cases"] - before >= limits.jump_min
+            )
+        previous[series] = row["cases"]
+    return rows
+
+
+def read_system(home: Path, country: str) -> SystemDescriptor | None:
+    path = home / "systems" / f"{country}.toml"
+    if not path.exists():
+        return None
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))["system"]
+        kind = str(doc["surveillance"])
+        if kind not in SYSTEM_TYPES:
+            raise ValueError(f"surveillance = {kind!r} is not one of {', '.join(SYSTEM_TYPES)}")
+        return SystemDescriptor(
+            country,
+            kind,
+            str(doc.get("case_definition", "")),
+            str(doc.get("lab_confirmation", "")),
+            str(doc.get("notes", "")),
+        )
+    except (tomllib.TOMLDecodeError, KeyError, ValueError) as exc:
+        raise QualityError(
+            f"{path}: {exc}\n  what to do: write a [system] table with surveillance = "
+            '"sentinel" | "comprehensive" | "mixed", case_definition and lab_confirmation'
+        ) from None
+
+
+def _validity(engine: Engine, at: datetime, scores: dict[str, CountryScore]) -> None:
+    s, r = submissions_table, submission_receipts_table
+    with engine.connect() as c:
+        rows = c.execute(
+            select(s.c.origin_country, r.c.receipt)
+            .join(r, r.c.submission_id == s.c.submission_id)
+            .where(s.c.received_at <= at)
+        )
+        for country, text in rows:
+            quality = json.loads(text).get("source_quality")
+            if not quality:
+                continue
+            score = scores.setdefault(country, CountryScore(country))
+            score.records_read += int(quality.get("read", 0))
+            score.records_quarantined += int(quality.get("quarantined", 0))
+            for rule, n in quality.get("quarantined_by_rule", {}).items():
+                score.quarantined_by_rule[rule] = score.quarantined_by_rule.get(rule, 0) + int(n)
+
+
+def _confirmed(engine: Engine, at: datetime, scores: dict[str, CountryScore]) -> None:
+    cases = cases_as_of(engine, at)
+    totals: Counter[str] = Counter()
+    confirmed: Counter[str] = Counter()
+    for row in cases.select(["country", "case_count", "fields"]).to_pylist():
+        fields = json.loads(row["fields"])
+        if "classification" not in fields:
+            continue
+        totals[row["country"]] += row["case_count"]
+        if fields["classification"] == "confirmed":
+            confirmed[row["country"]] += row["case_count"]
+    for country, n in totals.items():
+        scores.setdefault(country, CountryScore(country)).confirmed_share = confirmed[country] / n
+
+
+def scorecards(
+    engine: Engine,
+    at: datetime,
+    home: Path | None = None,
+    countries: Sequence[str] = (),
+    limits: Thresholds = Thresholds(),
+) -> Scorecards:
+    """Scorecards of every country (the regional median needs them all); ``countries``
+    restricts only the periods table returned."""
+    at = utc(at, "the as-of time")
+    current = counts_as_of(engine, at).to_pylist()
+    received = counts_received(engine, at).to_pylist()
+    rows = _period_rows(current, received, limits)
+    scores: dict[str, CountryScore] = {}
+    by_country: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_country[row["country"]].append(row)
+    for country, periods in by_country.items():
+        score = scores.setdefault(country, CountryScore(country))
+        score.periods = len(periods)
+        score.completeness = _median([p["completeness"] for p in periods])
+        on_time = [p["on_time"] for p in periods if p["on_time"] is not None]
+        score.on_time_rate = sum(on_time) / len(on_time) if on_time else None
+        score.median_delay_days = _median([p["delay_days"] for p in periods])
+        score.duplicate_cells = sum(p["duplicate_cells"] for p in periods)
+        score.repeated_cells = sum(p["repeated_cells"] for p in periods)
+        score.deaths_over_cases = sum(p["deaths_over_cases"] for p in periods)
+        score.jumps = sum(1 for p in periods if p["jump"])
+        cells = sum(p["cells"] for p in periods)
+        score.suppressed_share = (
+            sum(p["cells_suppressed"] for p in periods) / cells if cells else None
+        )
+    _validity(engine, at, scores)
+    _confirmed(engine, at, scores)
+    if home is not None:
+        for country, score in scores.items():
+            score.system = read_system(home, country)
+    median = {
+        name: _median([getattr(s, name) for s in scores.values()])
+        for name in (
+            "completeness",
+            "on_time_rate",
+            "median_delay_days",
+            "suppressed_share",
+            "quarantined_share",
+            "confirmed_share",
+        )
+    }
+    wanted = [r for r in rows if not countries or r["country"] in countries]
+    table = pa.Table.from_pylist(wanted, _PERIOD_SCHEMA) if wanted else _PERIOD_SCHEMA.empty_table()
+    return Scorecards(at, table, scores, median)
+
+
+def score_json(score: CountryScore) -> dict[str, Any]:
+    """A country's summary as plain JSON (for the API and ``--out``)."""
+    return {
+        "country": score.country,
+        "periods": score.periods,
+        "completeness": score.completeness,
+        "on_time_rate": score.on_time_rate,
+        "median_delay_days": score.median_delay_days,
+        "duplicate_cells": score.duplicate_cells,
+        "repeated_cells": score.repeated_cells,
+        "deaths_over_cases": score.deaths_over_cases,
+        "jumps": score.jumps,
+        "suppressed_share": score.suppressed_share,
+        "records_read": score.records_read,
+        "records_quarantined": score.records_quarantined,
+        "quarantined_share": score.quarantined_share,
+        "quarantined_by_rule": score.quarantined_by_rule,
+        "confirmed_share": score.confirmed_share,
+        "system": None
+        if score.system is None
+        else {
+            "surveillance": score.system.surveillance,
+            "case_definition": score.system.case_definition,
+            "lab_confirmation": score.system.lab_confirmation,
+            "notes": score.system.notes,
+        },
+    }
