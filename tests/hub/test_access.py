@@ -24,6 +24,7 @@ url = test_intake.url
 
 ENDPOINTS = {
     "regional": "/v1/regional/counts",
+    "fhir": "/v1/regional/counts.fhir",
     "submissions": "/v1/submissions",
     "status": f"/v1/submissions/{A}",
     "rejections": "/v1/rejections",
@@ -31,12 +32,12 @@ ENDPOINTS = {
 }
 # Who gets what (KHM's data; LAO's data manager is another country's user).
 ALLOWED = {
-    "hub_admin": {"regional", "submissions", "status", "rejections", "access-log"},
-    "hub_analyst": {"regional", "submissions", "status", "rejections"},
-    "khm_data_manager": {"regional", "submissions", "status", "rejections"},
-    "khm_epidemiologist": {"regional", "submissions", "status"},
-    "lao_data_manager": {"regional", "submissions", "rejections"},
-    "observer": {"regional"},
+    "hub_admin": {"regional", "fhir", "submissions", "status", "rejections", "access-log"},
+    "hub_analyst": {"regional", "fhir", "submissions", "status", "rejections"},
+    "khm_data_manager": {"regional", "fhir", "submissions", "status", "rejections"},
+    "khm_epidemiologist": {"regional", "fhir", "submissions", "status"},
+    "lao_data_manager": {"regional", "fhir", "submissions", "rejections"},
+    "observer": {"regional", "fhir"},
     "node": {"submissions", "status", "rejections"},
 }
 

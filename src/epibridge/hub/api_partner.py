@@ -16,14 +16,16 @@ from typing import Annotated, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 from fastapi import Depends, FastAPI, Query
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from epibridge.hub.access import Action, Principal, decide, own_country_only, visible_countries
+from epibridge.hub.fhir_export import measure_reports
 from epibridge.hub.intake import HubContext
 from epibridge.hub.quality import score_json
 from epibridge.hub.quality import scorecards as quality_scorecards
-from epibridge.hub.regional import Filters, counts_as_of, lineage
+from epibridge.hub.regional import COUNTS_AS_OF, Filters, counts_as_of, lineage
 from epibridge.hub.tables import access_log_table
 from epibridge.hub.users import log_access
 
@@ -80,15 +82,16 @@ def register_partner_routes(
 def _regional_routes(app: FastAPI, gate: Gate, principal: Callable[..., Principal]) -> None:
     current, clock, api_error, authorize = gate.current, gate.clock, gate.api_error, gate
 
-    @app.get("/v1/regional/counts")
-    async def regional_counts(
-        who: Annotated[Principal, Depends(principal)],
-        as_of: Annotated[str | None, Query(description="ISO 8601 time; default now")] = None,
-        country: Annotated[list[str] | None, Query()] = None,
-        disease: Annotated[list[str] | None, Query()] = None,
-    ) -> dict[str, Any]:
-        """Regional counts as the hub knew them at ``as_of``, each cell with its lineage."""
-        authorize(who, "regional.read", "regional/counts")
+    async def visible_cells(
+        who: Principal,
+        resource: str,
+        as_of: str | None,
+        country: list[str] | None,
+        disease: list[str] | None,
+    ) -> tuple[datetime, pa.Table, list[str]]:
+        """The cells ``who`` may see, as of a time; and the countries asked for and not
+        visible (named, never silently dropped)."""
+        authorize(who, "regional.read", resource)
         try:
             at = _when(as_of, clock())
         except ValueError:
@@ -98,17 +101,36 @@ def _regional_routes(app: FastAPI, gate: Gate, principal: Callable[..., Principa
         asked = list(country or [])
         allowed = [c for c in asked if visible is None or c in visible]
         withheld = sorted(set(asked) - set(allowed))
-        if asked and not allowed:
-            rows: list[dict[str, Any]] = []
-        else:
-            scope = allowed or (sorted(visible) if visible is not None else [])
-            filters = Filters(countries=scope, diseases=disease or [])
-            if visible is not None and not scope:
-                rows = []
-            else:
-                table = await run_in_threadpool(counts_as_of, context.store.engine, at, filters)
-                rows = [{k: _json(v) for k, v in r.items()} for r in table.to_pylist()]
+        scope = allowed or (sorted(visible) if visible is not None else [])
+        if (asked and not allowed) or (visible is not None and not scope):
+            return at, COUNTS_AS_OF.empty_table(), withheld
+        filters = Filters(countries=scope, diseases=disease or [])
+        table = await run_in_threadpool(counts_as_of, context.store.engine, at, filters)
+        return at, table, withheld
+
+    @app.get("/v1/regional/counts")
+    async def regional_counts(
+        who: Annotated[Principal, Depends(principal)],
+        as_of: Annotated[str | None, Query(description="ISO 8601 time; default now")] = None,
+        country: Annotated[list[str] | None, Query()] = None,
+        disease: Annotated[list[str] | None, Query()] = None,
+    ) -> dict[str, Any]:
+        """Regional counts as the hub knew them at ``as_of``, each cell with its lineage."""
+        at, table, withheld = await visible_cells(who, "regional/counts", as_of, country, disease)
+        rows = [{k: _json(v) for k, v in r.items()} for r in table.to_pylist()]
         return {"as_of": at.isoformat(), "cells": rows, "withheld": withheld}
+
+    @app.get("/v1/regional/counts.fhir")
+    async def regional_counts_fhir(
+        who: Annotated[Principal, Depends(principal)],
+        as_of: Annotated[str | None, Query(description="ISO 8601 time; default now")] = None,
+        country: Annotated[list[str] | None, Query()] = None,
+        disease: Annotated[list[str] | None, Query()] = None,
+    ) -> JSONResponse:
+        """The same cells as a FHIR R4 Bundle of MeasureReports (IHE mADX style)."""
+        at, table, _ = await visible_cells(who, "regional/counts.fhir", as_of, country, disease)
+        bundle = await run_in_threadpool(measure_reports, table, at)
+        return JSONResponse(bundle, media_type="application/fhir+json")
 
     @app.get("/v1/scorecards")
     async def scorecards(
@@ -127,7 +149,9 @@ def _regional_routes(app: FastAPI, gate: Gate, principal: Callable[..., Principa
             shown = sorted(cards.countries)
         else:
             shown = [who.country] if who.country in cards.countries else []
-        periods = cards.periods.filter(pc.is_in(cards.periods["country"], pa.array(shown, pa.string())))
+        periods = cards.periods.filter(
+            pc.is_in(cards.periods["country"], pa.array(shown, pa.string()))
+        )
         return {
             "as_of": at.isoformat(),
             "countries": [score_json(cards.countries[c]) for c in shown],
