@@ -37,7 +37,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pyarrow.parquet as pq
@@ -45,6 +45,9 @@ import pycountry
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from tests.hub.payloads import counts_table
+
+if TYPE_CHECKING:
+    from epibridge.node.http_transport import HttpTransport
 
 from benchmarks.common import DOCS, OUT, ROOT, machine, update_docs
 
@@ -138,48 +141,70 @@ def _set_up(
     return hub, passphrase, nodes
 
 
+def seal_new(node: Node, work: Path, outbox: Any, trust: Any, rows: int, name: str) -> Any:
+    """Write a release of ``rows`` random counts cells for ``node`` and seal it into its
+    outbox; the outbox item."""
+    from epibridge.agreements import load_agreement
+    from epibridge.node.submit import seal_release
+
+    agreement = load_agreement(work / "agreements" / f"{node.country}.toml")
+    release = work / "releases" / node.country / name
+    release.mkdir(parents=True)
+    part = release / "counts.parquet"
+    pq.write_table(counts_table(rows, secrets.randbits(32), node.country), part)
+    receipt = {
+        "release_id": str(uuid.uuid4()),
+        "agreement": {"id": agreement.id, "sha256": agreement.sha256},
+        "sender": node.country,
+        "period": {"from": "2026-01-05", "to": "2026-01-11"},
+        "files": {
+            part.name: {"rows": rows, "sha256": hashlib.sha256(part.read_bytes()).hexdigest()}
+        },
+    }
+    (release / "receipt.json").write_text(json.dumps(receipt), encoding="utf-8")
+    return seal_release(release, node.keys, trust, outbox, node.home / "outbox", _now()).item
+
+
+def node_transport(node: Node, outbox: Any, url: str, client: httpx.Client) -> HttpTransport:
+    """The real HTTP transport of a node, checking receipts against its trust list."""
+    from epibridge.node import hub_link
+    from epibridge.node.http_transport import HttpTransport
+    from epibridge.node.receipts import verify_receipt
+
+    signing = node.keys.signing_key(_now())
+    trust = hub_link.trust(node.home, _now())
+
+    def check(sid: str, token: str) -> None:
+        item = outbox.item(sid)
+        verify_receipt(token, trust, sid, item.manifest_sha256 if item else None, _now())
+
+    return HttpTransport(
+        base_url=url,
+        country=node.country,
+        signing_key=lambda: signing,
+        clock=_now,
+        verify_receipt=check,
+        uploads=outbox,
+        client=client,
+    )
+
+
 def _seal(work: Path, nodes: list[Node], per_node: int, kib: int) -> dict[str, str]:
     """Every node seals ``per_node`` releases; the SHA-256 of each sealed file by id."""
-    from epibridge.agreements import load_agreement
     from epibridge.node import hub_link
     from epibridge.node.outbox import Outbox
     from epibridge.node.state import NodeState
-    from epibridge.node.submit import seal_release
     from epibridge.protect import state_path
 
-    rng = random.Random(7)
     sealed = {}
     for node in nodes:
-        agreement = load_agreement(work / "agreements" / f"{node.country}.toml")
         trust = hub_link.trust(node.home, _now())
         with NodeState(state_path(node.home)) as state:
             outbox = Outbox(state)
             for i in range(per_node):
-                release = work / "releases" / node.country / str(i)
-                release.mkdir(parents=True)
-                part = release / "counts.parquet"
                 # About 20 bytes a row in Parquet: distinct random areas do not compress.
-                pq.write_table(
-                    counts_table(max(1, kib * 1024 // 20), rng.getrandbits(32), node.country),
-                    part,
-                )
-                receipt = {
-                    "release_id": str(uuid.uuid4()),
-                    "agreement": {"id": agreement.id, "sha256": agreement.sha256},
-                    "sender": node.country,
-                    "period": {"from": "2026-01-05", "to": "2026-01-11"},
-                    "files": {
-                        part.name: {
-                            "rows": 0,
-                            "sha256": hashlib.sha256(part.read_bytes()).hexdigest(),
-                        }
-                    },
-                }
-                (release / "receipt.json").write_text(json.dumps(receipt), encoding="utf-8")
-                done = seal_release(release, node.keys, trust, outbox, node.home / "outbox", _now())
-                sealed[done.item.submission_id] = hashlib.sha256(
-                    done.item.path.read_bytes()
-                ).hexdigest()
+                item = seal_new(node, work, outbox, trust, max(1, kib * 1024 // 20), str(i))
+                sealed[item.submission_id] = hashlib.sha256(item.path.read_bytes()).hexdigest()
     return sealed
 
 
@@ -223,10 +248,7 @@ def _start_hub(hub: Any, passphrase: str, port: int, log: Path) -> subprocess.Po
 
 def _push_all(nodes: list[Node], url: str) -> tuple[float, list[str]]:
     """Every node pushes at once from its own thread; wall seconds and any failures."""
-    from epibridge.node import hub_link
-    from epibridge.node.http_transport import HttpTransport
     from epibridge.node.outbox import Delivery, Outbox
-    from epibridge.node.receipts import verify_receipt
     from epibridge.node.state import NodeState
     from epibridge.protect import state_path
 
@@ -234,24 +256,9 @@ def _push_all(nodes: list[Node], url: str) -> tuple[float, list[str]]:
     failures: list[str] = []
 
     def run(node: Node) -> None:
-        signing = node.keys.signing_key(_now())
-        trust = hub_link.trust(node.home, _now())
         with NodeState(state_path(node.home)) as state, httpx.Client(timeout=120) as client:
             outbox = Outbox(state)
-
-            def check(sid: str, token: str) -> None:
-                item = outbox.item(sid)
-                verify_receipt(token, trust, sid, item.manifest_sha256 if item else None, _now())
-
-            transport = HttpTransport(
-                base_url=url,
-                country=node.country,
-                signing_key=lambda: signing,
-                clock=_now,
-                verify_receipt=check,
-                uploads=outbox,
-                client=client,
-            )
+            transport = node_transport(node, outbox, url, client)
 
             class Timed:
                 def send(self, path: Path, submission_id: str) -> Delivery:
