@@ -1,8 +1,9 @@
 """The transparency log over HTTP: signed heads, proofs, and the nodes' countersignatures.
 
-Every route needs a bearer token (any enrolled country). A country gets the inclusion
-proof of its own submissions only: another country's submission id is answered 404, as
-an unknown one is, so that ids do not leak. Heads are signed on demand when the tree has
+Every route needs a bearer token (a node's or a person's) and is authorized and logged
+like every read (``hub/access.py``): any role may read tree heads and consistency proofs;
+inclusion proofs follow ``submissions.read`` (a country's own submissions, or all for
+the hub's roles); only nodes countersign. Heads are signed on demand when the tree has
 grown since the last signed head.
 
 No ``from __future__ import annotations``: FastAPI reads the route signatures at runtime.
@@ -13,11 +14,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from epibridge.hub.access import Principal
+from epibridge.hub.gate import Gate
 from epibridge.hub.intake import HubContext
 from epibridge.hub.log import (
     COUNTERSIGNATURE_TYPE,
@@ -31,6 +34,9 @@ from epibridge.hub.log import (
 )
 from epibridge.hub.tables import countersignatures_table
 from epibridge.transport.keys import TrustError, peek, verify_compact
+
+# Larger than any log will grow; bounds what a request may ask before a query runs.
+MAX_SIZE = 1 << 48
 
 
 def _head(head: TreeHead) -> dict[str, Any]:
@@ -47,12 +53,15 @@ def register_log_routes(
     current: Callable[[], HubContext],
     clock: Callable[[], datetime],
     authenticated: Callable[..., str],
+    principal: Callable[..., Principal],
     api_error: Callable[[int, str, str], Exception],
 ) -> None:
     """Add the ``/v1/log/...`` routes to ``app``."""
+    authorize = Gate(current, clock, api_error)
 
     @app.get("/v1/log/head")
-    async def head(country: Annotated[str, Depends(authenticated)]) -> dict[str, Any]:
+    async def head(who: Annotated[Principal, Depends(principal)]) -> dict[str, Any]:
+        authorize(who, "log.read", "log/head")
         context = current()
         signed = await run_in_threadpool(
             sign_head, context.store.engine, context.signing_key, clock()
@@ -61,10 +70,11 @@ def register_log_routes(
 
     @app.get("/v1/log/consistency")
     async def consistency(
-        country: Annotated[str, Depends(authenticated)],
-        first: Annotated[int, Query(ge=1)],
-        second: Annotated[int, Query(ge=1)],
+        who: Annotated[Principal, Depends(principal)],
+        first: Annotated[int, Query(ge=1, le=MAX_SIZE)],
+        second: Annotated[int, Query(ge=1, le=MAX_SIZE)],
     ) -> dict[str, Any]:
+        authorize(who, "log.read", f"log/consistency/{first}/{second}")
         engine = current().store.engine
         if head_of(engine, second) is None:
             raise api_error(404, "unknown_head", f"the hub signed no head of {second} leaves")
@@ -77,13 +87,15 @@ def register_log_routes(
     @app.get("/v1/log/inclusion/{submission_id}")
     async def inclusion(
         submission_id: str,
-        country: Annotated[str, Depends(authenticated)],
-        tree_size: Annotated[int, Query(ge=1)],
+        who: Annotated[Principal, Depends(principal)],
+        tree_size: Annotated[int, Query(ge=1, le=MAX_SIZE)],
     ) -> dict[str, Any]:
         engine = current().store.engine
         found = entry_of(engine, "submission", submission_id)
-        if found is None or json.loads(found[1]).get("origin_country") != country:
-            raise api_error(404, "not_found", f"no submission {submission_id} of {country}")
+        origin = None if found is None else json.loads(found[1]).get("origin_country")
+        authorize(who, "submissions.read", f"log/inclusion/{submission_id}", origin)
+        if found is None:
+            raise api_error(404, "not_found", f"the log holds no submission {submission_id}")
         if head_of(engine, tree_size) is None:
             raise api_error(404, "unknown_head", f"the hub signed no head of {tree_size} leaves")
         index, entry = found
@@ -93,9 +105,21 @@ def register_log_routes(
             raise api_error(400, exc.reason, exc.message) from None
         return {"leaf_index": index, "tree_size": tree_size, "entry": entry, "proof": proof}
 
+    _countersign_route(app, current, clock, authenticated, api_error)
+
+
+def _countersign_route(
+    app: FastAPI,
+    current: Callable[[], HubContext],
+    clock: Callable[[], datetime],
+    authenticated: Callable[..., str],
+    api_error: Callable[[int, str, str], Exception],
+) -> None:
     @app.post("/v1/log/heads/{tree_size}/countersignature", status_code=201)
     async def countersign(
-        tree_size: int, request: Request, country: Annotated[str, Depends(authenticated)]
+        tree_size: Annotated[int, Path(ge=1, le=MAX_SIZE)],
+        request: Request,
+        country: Annotated[str, Depends(authenticated)],
     ) -> dict[str, Any]:
         context = current()
         token = (await request.body()).decode("ascii", errors="replace").strip()

@@ -20,14 +20,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from epibridge.hub.access import Action, Principal, decide, own_country_only, visible_countries
+from epibridge.hub.access import Principal, own_country_only, visible_countries
 from epibridge.hub.fhir_export import measure_reports
+from epibridge.hub.gate import Gate
 from epibridge.hub.intake import HubContext
 from epibridge.hub.quality import score_json
 from epibridge.hub.quality import scorecards as quality_scorecards
 from epibridge.hub.regional import COUNTS_AS_OF, Filters, counts_as_of, lineage
 from epibridge.hub.tables import access_log_table
-from epibridge.hub.users import log_access
 
 
 def _when(text: str | None, now: datetime) -> datetime:
@@ -43,27 +43,6 @@ def _json(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
-
-
-class Gate:
-    """Decides, logs the decision, and refuses with 403: the one way a route authorizes."""
-
-    def __init__(
-        self,
-        current: Callable[[], HubContext],
-        clock: Callable[[], datetime],
-        api_error: Callable[[int, str, str], Exception],
-    ) -> None:
-        self.current, self.clock, self.api_error = current, clock, api_error
-
-    def __call__(
-        self, who: Principal, action: Action, resource: str, country: str | None = None
-    ) -> None:
-        decision = decide(who, action, country)
-        engine = self.current().store.engine
-        log_access(engine, who, action, resource, decision.allowed, decision.reason, self.clock())
-        if not decision.allowed:
-            raise self.api_error(403, decision.reason, decision.message)
 
 
 def register_partner_routes(

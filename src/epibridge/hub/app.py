@@ -270,7 +270,7 @@ def create_app(
         )
 
     _upload_routes(app, uploads, clock, authenticated)
-    register_log_routes(app, current, clock, authenticated, ApiError)
+    register_log_routes(app, current, clock, authenticated, principal, ApiError)
     register_partner_routes(app, current, clock, principal, ApiError)
 
     @app.put("/v1/submissions/{submission_id}")
