@@ -25,6 +25,7 @@ url = test_intake.url
 ENDPOINTS = {
     "regional": "/v1/regional/counts",
     "fhir": "/v1/regional/counts.fhir",
+    "incidence": "/v1/regional/incidence",
     "submissions": "/v1/submissions",
     "status": f"/v1/submissions/{A}",
     "rejections": "/v1/rejections",
@@ -32,12 +33,20 @@ ENDPOINTS = {
 }
 # Who gets what (KHM's data; LAO's data manager is another country's user).
 ALLOWED = {
-    "hub_admin": {"regional", "fhir", "submissions", "status", "rejections", "access-log"},
-    "hub_analyst": {"regional", "fhir", "submissions", "status", "rejections"},
-    "khm_data_manager": {"regional", "fhir", "submissions", "status", "rejections"},
-    "khm_epidemiologist": {"regional", "fhir", "submissions", "status"},
-    "lao_data_manager": {"regional", "fhir", "submissions", "rejections"},
-    "observer": {"regional", "fhir"},
+    "hub_admin": {
+        "regional",
+        "fhir",
+        "incidence",
+        "submissions",
+        "status",
+        "rejections",
+        "access-log",
+    },
+    "hub_analyst": {"regional", "fhir", "incidence", "submissions", "status", "rejections"},
+    "khm_data_manager": {"regional", "fhir", "incidence", "submissions", "status", "rejections"},
+    "khm_epidemiologist": {"regional", "fhir", "incidence", "submissions", "status"},
+    "lao_data_manager": {"regional", "fhir", "incidence", "submissions", "rejections"},
+    "observer": {"regional", "fhir", "incidence"},
     "node": {"submissions", "status", "rejections"},
 }
 

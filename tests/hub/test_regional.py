@@ -141,3 +141,27 @@ def test_unusable_parts_are_refused_whole(hub: Hub, tmp_path: Path, problem: str
     )
     _refused(hub, out, "bad_payload")
     assert counts_as_of(hub.context.store.engine, NOW + timedelta(days=1)).num_rows == 0
+
+
+def test_incidence_uses_the_registry_population(hub: Hub, tmp_path: Path) -> None:
+    from epibridge.hub.regional import incidence
+    from epibridge.registry.geography import population
+
+    cells = counts_table(2, seed=3, cases=50)
+    area = cells.column("area").to_pylist()
+    real = next(r for r in population("KHM") if r.code.startswith("KH-"))
+    cells = cells.set_column(
+        cells.schema.get_field_index("area"), "area", pa.array([real.code, area[1]], pa.string())
+    )
+    _send(hub, tmp_path, A, cells, at_hours=0)
+    rates = {
+        r["area"]: r
+        for r in incidence(
+            counts_as_of(hub.context.store.engine, NOW + timedelta(hours=1))
+        ).to_pylist()
+    }
+    known = [p for p in population("KHM") if p.code == real.code]
+    best = min(known, key=lambda p: (abs(p.year - 2026), -p.year))
+    assert rates[real.code]["population"] == best.population
+    assert rates[real.code]["incidence_per_100k"] == 50 * 100_000 / best.population
+    assert rates[area[1]]["population"] is None and rates[area[1]]["incidence_per_100k"] is None

@@ -26,7 +26,7 @@ from epibridge.hub.gate import Gate
 from epibridge.hub.intake import HubContext
 from epibridge.hub.quality import score_json
 from epibridge.hub.quality import scorecards as quality_scorecards
-from epibridge.hub.regional import COUNTS_AS_OF, Filters, counts_as_of, lineage
+from epibridge.hub.regional import COUNTS_AS_OF, Filters, counts_as_of, incidence, lineage
 from epibridge.hub.tables import access_log_table
 
 
@@ -98,6 +98,21 @@ def _regional_routes(app: FastAPI, gate: Gate, principal: Callable[..., Principa
         at, table, withheld = await visible_cells(who, "regional/counts", as_of, country, disease)
         rows = [{k: _json(v) for k, v in r.items()} for r in table.to_pylist()]
         return {"as_of": at.isoformat(), "cells": rows, "withheld": withheld}
+
+    @app.get("/v1/regional/incidence")
+    async def regional_incidence(
+        who: Annotated[Principal, Depends(principal)],
+        as_of: Annotated[str | None, Query(description="ISO 8601 time; default now")] = None,
+        country: Annotated[list[str] | None, Query()] = None,
+        disease: Annotated[list[str] | None, Query()] = None,
+    ) -> dict[str, Any]:
+        """Reported incidence per 100,000 of each area total, with the population used."""
+        at, table, withheld = await visible_cells(
+            who, "regional/incidence", as_of, country, disease
+        )
+        rates = incidence(table)
+        rows = [{k: _json(v) for k, v in r.items()} for r in rates.to_pylist()]
+        return {"as_of": at.isoformat(), "areas": rows, "withheld": withheld}
 
     @app.get("/v1/regional/counts.fhir")
     async def regional_counts_fhir(

@@ -342,3 +342,69 @@ def lineage(engine: Engine, submission_id: str, now: datetime) -> Lineage | None
         cases_rows=int(cases),
         counts_rows_current=in_use,
     )
+
+
+INCIDENCE = pa.schema(
+    [
+        pa.field("country", pa.string()),
+        pa.field("area", pa.string()),
+        pa.field("disease", pa.string()),
+        pa.field("period", pa.string()),
+        pa.field("period_start", pa.date32()),
+        pa.field("period_end", pa.date32()),
+        pa.field("cases", pa.int64()),
+        pa.field("cases_suppressed", pa.bool_()),
+        pa.field("population", pa.int64()),
+        pa.field("population_year", pa.int32()),
+        pa.field("population_source", pa.string()),
+        pa.field("incidence_per_100k", pa.float64()),
+        pa.field("submission_id", pa.string()),
+    ],
+    metadata={"name": "regional_incidence", "version": "1"},
+)
+
+
+def incidence(cells: pa.Table) -> pa.Table:
+    """Reported incidence per 100,000 of each total cell (all sexes, all ages), with the
+    registry's population of the area for the period's year, or the nearest year it has.
+
+    Reported, not corrected: under-reporting and reporting delay are corrected elsewhere.
+    A withheld cell, or an area the registry has no population for, has no incidence (its
+    ``population`` says which)."""
+    from epibridge.registry.geography import population
+
+    by_area: dict[str, list[tuple[int, int, str]]] = {}
+    for country in set(cells.column("country").to_pylist()) if cells.num_rows else set():
+        for row in population(country):
+            by_area.setdefault(row.code, []).append((row.year, row.population, row.source))
+    rows = []
+    for cell in cells.to_pylist():
+        if cell["sex"] is not None or cell["age_band"] is not None:
+            continue
+        known = by_area.get(cell["area"], [])
+        year = cell["period_start"].year
+        best = min(known, key=lambda k: (abs(k[0] - year), -k[0])) if known else None
+        cases = cell["cases"]
+        rate = (
+            None
+            if best is None or cases is None or cell["cases_suppressed"] or best[1] <= 0
+            else cases * 100_000 / best[1]
+        )
+        rows.append(
+            {
+                "country": cell["country"],
+                "area": cell["area"],
+                "disease": cell["disease"],
+                "period": cell["period"],
+                "period_start": cell["period_start"],
+                "period_end": cell["period_end"],
+                "cases": cases,
+                "cases_suppressed": cell["cases_suppressed"],
+                "population": None if best is None else best[1],
+                "population_year": None if best is None else best[0],
+                "population_source": None if best is None else best[2],
+                "incidence_per_100k": rate,
+                "submission_id": cell["submission_id"],
+            }
+        )
+    return pa.Table.from_pylist(rows, INCIDENCE) if rows else INCIDENCE.empty_table()
