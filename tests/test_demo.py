@@ -51,3 +51,5 @@ def test_demo_ingests_everything(tmp_path: Path) -> None:
     assert sorted(s.origin_country for s in held) == sorted(receipts)
     assert "sealed, pushed, received" in text
     assert text.count("receipt verified") == len(receipts)
+    assert "the log and the store agree" in text and "7 inclusion proofs" in text
+    assert "data quality at the hub" in text

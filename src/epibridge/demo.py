@@ -164,8 +164,10 @@ def run_demo(workspace: Path, today: date, console: Console) -> list[IngestResul
         "  receipt.json      what was dropped, generalized, suppressed or noised, and why\n"
         f"Under {workspace / 'hub'}: the hub (hub.sqlite, spool/ with each sealed file as\n"
         "  received, trust-list.jws, serve.log); each node's outbox under nodes/<ISO3>.\n"
-        f"Next: `epibridge node status --home {workspace / 'nodes' / 'KHM'}`, "
-        f"`epibridge hub submissions --home {workspace / 'hub'}`, `epibridge profiles`.",
+        f"Next: `epibridge node status --home {workspace / 'nodes' / 'KHM'}`,\n"
+        f"  `epibridge hub counts --home {workspace / 'hub'}` (add --as-of, --out),\n"
+        f"  `epibridge hub scorecards --home {workspace / 'hub'}`, "
+        f"`epibridge hub lineage SUBMISSION_ID --home {workspace / 'hub'}`.",
         soft_wrap=True,
     )
     return results

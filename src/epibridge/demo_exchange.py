@@ -5,7 +5,9 @@ folder (``WORKSPACE/hub``: SQLite, keys, trust list), each country's keys in its
 home, enrolment, each node joining the hub, each agreement signed by both parties and
 registered. Then it starts ``epibridge hub serve`` as a separate process on a free local
 port, seals each release into its node's outbox and pushes it over HTTP; each node checks
-the hub's signed receipt. The hub process is stopped at the end.
+the hub's signed receipt, then audits the hub's transparency log (its submission is
+included, the head extends what it saw) and countersigns the head. The hub process is
+stopped at the end and the whole log is verified against the store.
 
 Passphrases are random, made for this run and held only in memory (the hub process gets
 its own through its environment): the demo's keys are not meant to be used again. The
@@ -32,10 +34,13 @@ from rich.table import Table
 
 from epibridge.agreements import load_agreement
 from epibridge.agreements.signing import save_signatures, sign_agreement, signatures_path
+from epibridge.hub.audit import audit_verify
 from epibridge.hub.home import HubHome
+from epibridge.hub.quality import scorecards
 from epibridge.model.errors import EpibridgeError
 from epibridge.node import hub_link
 from epibridge.node.exchange import push_over_http
+from epibridge.node.log_check import check_log
 from epibridge.node.outbox import Outbox
 from epibridge.node.state import NodeState
 from epibridge.node.submit import seal_release
@@ -191,6 +196,12 @@ def exchange_all(
         for result in results:
             country = result.receipt["sender"]
             push_over_http(workspace / "nodes" / country, passes[country], url, _now, rng)
+        audited = [
+            check_log(
+                workspace / "nodes" / r.receipt["sender"], passes[r.receipt["sender"]], url, _now
+            )
+            for r in results
+        ]
     finally:
         process.terminate()
         try:
@@ -209,9 +220,46 @@ def exchange_all(
     console.print(table)
     with hub.open_store() as store:
         held = store.submissions()
+        report = audit_verify(store.engine, hub.trust(hub.keys(hub_pass), _now()), lambda s: None)
     console.print(
         f"the hub holds {len(held)} submissions ({sum(s.size_bytes for s in held):,} bytes) "
         f"from {len({s.origin_country for s in held})} countries; exchange took {seconds:.1f} s",
+        soft_wrap=True,
+    )
+    with hub.open_store() as store:
+        cards = scorecards(store.engine, _now(), hub.folder)
+    quality = Table(title="data quality at the hub (hub scorecards; docs/quality.md)")
+    for col in ("country", "periods", "complete", "quarantined at node", "suppressed", "jumps"):
+        quality.add_column(col, justify="left" if col == "country" else "right")
+
+    def pct(value: float | None) -> str:
+        return "" if value is None else f"{value:.1%}"
+
+    for name, score in sorted(cards.countries.items()):
+        quality.add_row(
+            name,
+            str(score.periods),
+            pct(score.completeness),
+            pct(score.quarantined_share),
+            pct(score.suppressed_share),
+            str(score.jumps),
+        )
+    median = cards.regional_median
+    quality.add_row(
+        "median",
+        "",
+        pct(median["completeness"]),
+        pct(median["quarantined_share"]),
+        pct(median["suppressed_share"]),
+        "",
+    )
+    console.print(quality)
+    last = audited[-1]
+    console.print(
+        f"transparency log: {last.tree_size} leaves; every node checked that it holds its "
+        f"submission ({sum(a.included for a in audited)} inclusion proofs) and countersigned "
+        f"the head; audit verify: "
+        + ("the log and the store agree" if not report.problems else f"{report.problems}"),
         soft_wrap=True,
     )
     return delivered
