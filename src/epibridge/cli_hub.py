@@ -515,7 +515,15 @@ def serve(
         live()  # fail now, not at the first request, on a broken folder
         token_url = f"{public_url.rstrip('/')}/v1/token" if public_url else None
         app = create_app(live, _now, token_url=token_url)
-        _console().print(f"hub serving on http://{host}:{port} (Ctrl-C stops it)")
+        console = _console()
+        console.print(f"hub serving on http://{host}:{port} (Ctrl-C stops it)")
+        if host not in ("127.0.0.1", "localhost", "::1") and not (
+            public_url or ""
+        ).startswith("https://"):
+            console.print(
+                "[yellow]warning[/]: this address is reachable from other machines over plain "
+                "HTTP; put the hub behind a TLS reverse proxy and pass --public-url https://..."
+            )
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         store.close()
