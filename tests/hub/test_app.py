@@ -134,6 +134,8 @@ def test_a_replayed_assertion_is_refused(hub: Hub) -> None:
     assertion = client_assertion(hub.world.khm_key, "KHM", TOKEN_URL, NOW, "once")
     assert _ask(client, assertion)[0] == 200
     _refused(client, assertion, 401, "replayed_assertion")
+    # Another hub process on the same database (a second worker, a restart) refuses it too.
+    _refused(_client(hub), assertion, 401, "replayed_assertion")
     # Another node may use the same jti: replay is per issuer.
     assert (
         _ask(client, client_assertion(hub.world.lao_key, "LAO", TOKEN_URL, NOW, "once"))[0] == 200

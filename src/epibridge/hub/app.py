@@ -43,7 +43,7 @@ from epibridge.hub.auth import (
     ACCESS_TOKEN_LIFETIME,
     CLIENT_ASSERTION_TYPE,
     AuthError,
-    ReplayCache,
+    StoredReplayCache,
     issue_access_token,
     verify_access_token,
     verify_assertion,
@@ -222,7 +222,7 @@ def create_app(
         redoc_url=None,
         openapi_url="/v1/openapi.json",
     )
-    replay = ReplayCache()
+    replay = StoredReplayCache(current().store.engine)
     uploads = Uploads(current().spool / "uploads", max_length=max_body_bytes, ttl=upload_ttl)
 
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]

@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
+from sqlalchemy import Engine, delete, insert
+from sqlalchemy.exc import IntegrityError
 
 from epibridge.model.errors import EpibridgeError
 from epibridge.transport.keys import ALGORITHM, TrustError, peek, sign_compact, verify_compact
@@ -102,6 +104,29 @@ class ReplayCache:
         return len(self._seen)
 
 
+class StoredReplayCache:
+    """``ReplayCache`` in the hub database: a replay is refused by every hub process (several
+    workers, replicas) and after a restart. The primary key does the refusing."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def remember(self, issuer: str, jti: str, expires: datetime, now: datetime) -> None:
+        from epibridge.hub.tables import assertion_ids_table as t
+
+        try:
+            with self._engine.begin() as c:
+                c.execute(delete(t).where(t.c.expires_at < now - CLOCK_SKEW))
+                c.execute(insert(t).values(issuer=issuer, jti=jti, expires_at=expires))
+        except IntegrityError:
+            raise AuthError(
+                401,
+                "replayed_assertion",
+                f"the client assertion {jti!r} of {issuer} was already used; sign a new "
+                "assertion with a fresh jti for every token request",
+            ) from None
+
+
 def _invalid(message: str) -> AuthError:
     return AuthError(401, "invalid_client", message)
 
@@ -135,7 +160,11 @@ def _time_claim(claims: dict[str, Any], name: str) -> datetime:
 
 
 def verify_assertion(
-    assertion: str, trust: TrustList, audience: str, now: datetime, replay: ReplayCache
+    assertion: str,
+    trust: TrustList,
+    audience: str,
+    now: datetime,
+    replay: ReplayCache | StoredReplayCache,
 ) -> str:
     """The country a valid client assertion authenticates; else ``AuthError``.
 

@@ -245,3 +245,15 @@ submission_receipts_table = Table(
     Column("receipt", Text, nullable=False),
     PrimaryKeyConstraint("submission_id", name="pk_submission_receipts"),
 )
+
+# Client-assertion ids already used (``hub/auth.py``): kept in the database so that a
+# replay is refused by every hub process and after a restart.
+assertion_ids_table = Table(
+    "assertion_ids",
+    metadata,
+    Column("issuer", Text, nullable=False),
+    Column("jti", Text, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("issuer", "jti", name="pk_assertion_ids"),
+    Index("ix_assertion_ids_expires_at", "expires_at"),
+)
