@@ -228,10 +228,12 @@ def _baseline(work: Path, hub: Any, passphrase: str, nodes: list[Node]) -> float
         return time.perf_counter() - started
 
 
-def _start_hub(hub: Any, passphrase: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+def _start_hub(
+    hub: Any, passphrase: str, port: int, log: Path, workers: int = 1
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "EPIBRIDGE_KEY_PASSPHRASE": passphrase}
     command = [sys.executable, "-m", "epibridge.cli", "hub", "serve"]
-    command += ["--home", str(hub.folder), "--port", str(port)]
+    command += ["--home", str(hub.folder), "--port", str(port), "--workers", str(workers)]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 60
@@ -324,7 +326,7 @@ def report(
     return "\n".join(
         [
             f"{args.nodes} nodes x {args.per_node} submissions of {args.kib} KiB "
-            f"({n} in all), one hub process (uvicorn, 1 worker) on {args.database}; "
+            f"({n} in all), one hub (uvicorn, {args.workers} worker processes) on {args.database}; "
             "nodes are threads of one process on the same machine.",
             "",
             "| measure | value |",
@@ -348,6 +350,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--per-node", type=int, default=10)
     parser.add_argument("--kib", type=int, default=256)
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--workers", type=int, default=2, help="hub worker processes")
     parser.add_argument("--out-dir", type=Path, default=OUT)
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
@@ -365,7 +368,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         sealed = _seal(work, nodes, args.per_node, args.kib)
         print("baseline: intake.receive in this process ...", flush=True)
         base = _baseline(work, hub, passphrase, nodes)
-        process = _start_hub(hub, passphrase, port, work / "serve.log")
+        process = _start_hub(hub, passphrase, port, work / "serve.log", args.workers)
         print(f"{args.nodes} nodes pushing at once ...", flush=True)
         wall, failures = _push_all(nodes, url)
         check = _verify(hub, nodes, sealed)

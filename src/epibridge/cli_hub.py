@@ -496,87 +496,51 @@ def serve(
             help="The hub's address as nodes see it (behind a proxy); token audience.",
         ),
     ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Worker processes (about one per core).")
+    ] = 1,
     home: HubHomeOption = None,
 ) -> None:
-    """Run the hub's HTTP service (intake, tokens, trust list) until interrupted."""
+    """Run the hub's HTTP service (intake, tokens, trust list, API) until interrupted."""
     import logging
 
     import uvicorn
 
-    from epibridge.hub.app import create_app
-    from epibridge.hub.live import LiveContext
-
-    hub, keys = _open(home)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # schema checks at start: noise
-    store = hub.open_store()
-    try:
-        live = LiveContext(hub, keys, store, _now)
-        live()  # fail now, not at the first request, on a broken folder
-        token_url = f"{public_url.rstrip('/')}/v1/token" if public_url else None
-        app = create_app(live, _now, token_url=token_url)
-        console = _console()
-        console.print(f"hub serving on http://{host}:{port} (Ctrl-C stops it)")
-        if host not in ("127.0.0.1", "localhost", "::1") and not (
-            public_url or ""
-        ).startswith("https://"):
-            console.print(
-                "[yellow]warning[/]: this address is reachable from other machines over plain "
-                "HTTP; put the hub behind a TLS reverse proxy and pass --public-url https://..."
-            )
-        uvicorn.run(app, host=host, port=port, log_level="warning")
-    finally:
-        store.close()
-
-
-@hub_app.command("backup")
-def backup(
-    out: Annotated[Path, typer.Option("--out", "-o", help="The backup file to write (new).")],
-    home: HubHomeOption = None,
-) -> None:
-    """Write the whole hub (folder, sealed files, every table) to one file."""
-    from epibridge.hub.backup import backup as run
+    from epibridge.cli_keys import _passphrase
+    from epibridge.hub import serve as factory
     from epibridge.hub.home import HubHome
 
+    hub = HubHome(_hub_home(home))
+    passphrase = _passphrase(confirm=False)
+    hub.keys(passphrase)  # a wrong passphrase fails here, before any worker starts
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # schema checks at start: noise
     console = _console()
-    report = run(HubHome(_hub_home(home)), out, progress=lambda s: console.print(f"  {s}"))
-    rows = ", ".join(f"{name} {n:,}" for name, n in report.rows.items() if n)
-    console.print(
-        f"wrote {escape(str(report.path))} ({report.size_bytes:,} bytes): {report.files} sealed "
-        f"files; rows: {rows or 'none'}",
-        soft_wrap=True,
-    )
-    console.print("the key passphrase is not in the backup: keep it apart")
-
-
-@hub_app.command("restore")
-def restore(
-    archive: Annotated[
-        Path, typer.Argument(metavar="FILE", help="A file written by 'hub backup'.")
-    ],
-    database: Annotated[
-        str | None,
-        typer.Option(
-            "--database",
-            help="SQLAlchemy URL of an empty database to restore into (default: SQLite in "
-            "the new folder).",
-        ),
-    ] = None,
-    home: HubHomeOption = None,
-) -> None:
-    """Restore a backup into a new hub folder and database; then run 'audit verify'."""
-    from epibridge.hub.backup import restore as run
-
-    console = _console()
-    where = _hub_home(home)
-    hub = run(archive, where, database, progress=lambda s: console.print(f"  {s}"))
-    with hub.open_store() as store:
-        held = len(store.submissions())
-    console.print(
-        f"restored {held} submissions into {escape(str(where))} "
-        f"(database: {_redacted(hub.config.database)}); check it with "
-        f"'epibridge audit verify --home {escape(str(where))}'",
-        soft_wrap=True,
+    console.print(f"hub serving on http://{host}:{port} with {workers} worker(s) (Ctrl-C stops it)")
+    if host not in ("127.0.0.1", "localhost", "::1") and not (public_url or "").startswith(
+        "https://"
+    ):
+        console.print(
+            "[yellow]warning[/]: this address is reachable from other machines over plain "
+            "HTTP; put the hub behind a TLS reverse proxy and pass --public-url https://..."
+        )
+    if workers == 1:
+        app = factory.build_app(hub, passphrase, public_url)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return
+    # Each worker process builds its own app from these (the passphrase is inherited by
+    # the workers only; it is never written anywhere).
+    os.environ[factory.HOME_ENV] = str(hub.folder.resolve())
+    os.environ[factory.PASSPHRASE_ENV] = passphrase
+    if public_url:
+        os.environ[factory.PUBLIC_URL_ENV] = public_url
+    uvicorn.run(
+        "epibridge.hub.serve:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
     )
 
 
