@@ -22,7 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from epibridge import __version__, cli_exchange, cli_hub, cli_keys, cli_node
+from epibridge import __version__, cli_detect, cli_exchange, cli_hub, cli_keys, cli_node
 from epibridge.model.errors import EpibridgeError
 
 app = typer.Typer(
@@ -191,6 +191,7 @@ cli_node.register(app)
 cli_keys.register(app)
 cli_exchange.register(app)
 cli_hub.register(app)
+cli_detect.register(app)
 
 
 def main() -> None:
