@@ -56,6 +56,14 @@ def first_failed(checks: Sequence[Check]) -> ir.StringValue:
     ).cast("string")
 
 
+def any_failed(checks: Sequence[Check]) -> ir.BooleanValue:
+    """Whether the record fails any check: what the accepted rows are filtered on, cheaper
+    than naming the first failed rule (a CASE that builds a string for every record)."""
+    if not checks:
+        return ibis.literal(False)
+    return ibis.or_(*[c.failed.fill_null(False) for c in checks])
+
+
 def fold(checks: Sequence[Check]) -> dict[str, ir.Value]:
     """The quarantine columns for a record, from all checks applied to it."""
     ranked = _ranked(checks)

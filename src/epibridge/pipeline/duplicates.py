@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import ibis
 import ibis.expr.types as ir
 import ibis.selectors as s
+import numpy as np
 import pyarrow as pa
 
 from epibridge.adapters.base import RECORD
@@ -24,15 +25,8 @@ from epibridge.pipeline.parse import (
 _FILE_STRIDE = 10**12
 
 
-def repeated_ids(tables: Sequence[tuple[str, ir.Table]], profile: Profile) -> ir.Table:
-    """Case ids that occur more than once across the inputs of a run, with their first
-    occurrence (file and record).
-
-    ``tables`` are (file name, prepared table) in input order. The shell runs this on its
-    own (it reads one column) and hands the few repeated ids back through ``Lookups``: a
-    window over all columns, or a group-by inside the main expression, would make the
-    engine keep every column of every record around.
-    """
+def _ids(tables: Sequence[tuple[str, ir.Table]], profile: Profile) -> ir.Table:
+    """Every given case id with its order key (file position, then record)."""
     fm = profile.fields["case_id"]
     parts = []
     for rank, (_name, raw) in enumerate(tables):
@@ -41,7 +35,45 @@ def repeated_ids(tables: Sequence[tuple[str, ir.Table]], profile: Profile) -> ir
             order=raw[RECORD] + rank * _FILE_STRIDE,
         )
         parts.append(ids.filter(ids["case_id"].notnull()))
-    ids = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
+    return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
+
+
+def id_hashes(tables: Sequence[tuple[str, ir.Table]], profile: Profile) -> ir.Table:
+    """The 64-bit hash of every given case id (column ``_h``), for :func:`clashing`."""
+    ids = _ids(tables, profile)
+    return ids.select(_h=ids["case_id"].hash())
+
+
+def clashing(hashes: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The hash values that occur more than once.
+
+    Grouping ten million distinct case ids in the engine is the slow part of finding the
+    repeated ones (a hash table of every id, 3-4 CPU-s and most of the memory limit);
+    sorting their hashes takes a fraction of that. Only records whose hash clashes can
+    have a repeated id (a collision of different ids merely adds a candidate).
+    """
+    values = np.sort(np.asarray(hashes.to_numpy(), dtype=np.int64))
+    same = values[1:][values[1:] == values[:-1]]
+    return pa.array(np.unique(same), pa.int64())
+
+
+def repeated_ids(
+    tables: Sequence[tuple[str, ir.Table]], profile: Profile, clashes: pa.Array | None = None
+) -> ir.Table:
+    """Case ids that occur more than once across the inputs of a run, with their first
+    occurrence (file and record).
+
+    ``tables`` are (file name, prepared table) in input order. The shell runs this on its
+    own (it reads one column) and hands the few repeated ids back through ``Lookups``: a
+    window over all columns, or a group-by inside the main expression, would make the
+    engine keep every column of every record around. ``clashes`` (from :func:`clashing`
+    over :func:`id_hashes`), when given, limits the exact group-by to the records whose
+    id hash occurs more than once.
+    """
+    ids = _ids(tables, profile)
+    if clashes is not None:
+        known = ibis.memtable(pa.table({"_h": pa.array(clashes, pa.int64())}))
+        ids = ids.filter(ids["case_id"].hash().isin(known["_h"]))
     repeated = ids.group_by("case_id").aggregate(first=ids["order"].min(), n=ids.count())
     repeated = repeated.filter(repeated["n"] > 1)
     rank = repeated["first"] // _FILE_STRIDE

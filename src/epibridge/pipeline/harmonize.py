@@ -30,7 +30,7 @@ import pyarrow as pa
 from epibridge.adapters.base import RECORD
 from epibridge.model.profile import Profile
 from epibridge.model.schema import CASES, COUNTS
-from epibridge.pipeline.checks import Check, first_failed, fold
+from epibridge.pipeline.checks import Check, any_failed, first_failed, fold
 from epibridge.pipeline.duplicates import with_duplicate_cells, with_repeated_ids
 from epibridge.pipeline.fields import (
     DATE_FIELDS,
@@ -71,11 +71,11 @@ class Harmonized:
     row_local: bool = True
 
     def accepted(self) -> ir.Table:
-        ok = self.table.filter(self.table["_q_rule"].isnull())
+        ok = self.table.filter(~self.table["_q_failed"])
         return _final(ok, self.profile, self.source_file)
 
     def quarantine(self) -> ir.Table:
-        bad = self.table.filter(self.table["_q_rule"].notnull())
+        bad = self.table.filter(self.table["_q_failed"])
         checks = self.checks(bad)
         # Check results become columns first, so the verdict refers to them by name
         # instead of repeating each check's expression in every verdict column.
@@ -174,7 +174,8 @@ def harmonize(
             *record_checks(t, profile),
         ]
 
-    t = t.mutate(_q_rule=first_failed(checks(t)))
+    found = checks(t)
+    t = t.mutate(_q_rule=first_failed(found), _q_failed=any_failed(found))
     return Harmonized(t, checks, profile, source_file, known, row_local)
 
 
