@@ -544,6 +544,57 @@ def serve(
     )
 
 
+@hub_app.command("backup")
+def backup(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The backup file to write (new).")],
+    home: HubHomeOption = None,
+) -> None:
+    """Write the whole hub (folder, sealed files, every table) to one file."""
+    from epibridge.hub.backup import backup as run
+    from epibridge.hub.home import HubHome
+
+    console = _console()
+    report = run(HubHome(_hub_home(home)), out, progress=lambda s: console.print(f"  {s}"))
+    rows = ", ".join(f"{name} {n:,}" for name, n in report.rows.items() if n)
+    console.print(
+        f"wrote {escape(str(report.path))} ({report.size_bytes:,} bytes): {report.files} sealed "
+        f"files; rows: {rows or 'none'}",
+        soft_wrap=True,
+    )
+    console.print("the key passphrase is not in the backup: keep it apart")
+
+
+@hub_app.command("restore")
+def restore(
+    archive: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A file written by 'hub backup'.")
+    ],
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="SQLAlchemy URL of an empty database to restore into (default: SQLite in "
+            "the new folder).",
+        ),
+    ] = None,
+    home: HubHomeOption = None,
+) -> None:
+    """Restore a backup into a new hub folder and database; then run 'audit verify'."""
+    from epibridge.hub.backup import restore as run
+
+    console = _console()
+    where = _hub_home(home)
+    hub = run(archive, where, database, progress=lambda s: console.print(f"  {s}"))
+    with hub.open_store() as store:
+        held = len(store.submissions())
+    console.print(
+        f"restored {held} submissions into {escape(str(where))} "
+        f"(database: {_redacted(hub.config.database)}); check it with "
+        f"'epibridge audit verify --home {escape(str(where))}'",
+        soft_wrap=True,
+    )
+
+
 hub_users_app = typer.Typer(
     help="People who use the hub's API, with their roles.", no_args_is_help=True
 )
