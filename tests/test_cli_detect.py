@@ -78,3 +78,36 @@ def test_dates_and_from(tmp_path: Path) -> None:
     off.write_text("series,date,observed\nA,2025-01-06,1\nA,2025-01-08,2\n")
     done = run("detect", str(off), "--method", "ears-c1")
     assert done.returncode == 2 and "not a whole number of weeks" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("reference", "options"),
+    [
+        ("ref_salmonella_agona_farrington.csv", ["--method", "farrington"]),
+        ("ref_salmonella_agona_noufaily.csv", ["--method", "noufaily"]),
+        ("ref_salmonella_agona_noufaily_muan.csv", ["--method", "noufaily", "--threshold", "muan"]),
+    ],
+)
+def test_farrington_matches_r(tmp_path: Path, reference: str, options: list[str]) -> None:
+    data = _long(REFERENCE / "salmonella.agona.csv", tmp_path / "agona.csv")
+    with (REFERENCE / reference).open(newline="") as f:
+        expected = list(csv.DictReader(f))
+    first, last = int(expected[0]["t"]), int(expected[-1]["t"])
+    out = tmp_path / "out.csv"
+    done = run("detect", str(data), *options, "--from", str(first), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    with out.open(newline="") as f:
+        ours = {int(r["t"]): r for r in csv.DictReader(f) if int(r["t"]) <= last}
+    assert len(ours) == len(expected)
+    for r in expected:
+        mine = ours[int(r["t"])]
+        for column in ("upperbound", "expected", "pvalue"):
+            if r[column] in ("NA", ""):
+                assert mine[column] == "", (column, r, mine)
+            else:
+                assert math.isclose(float(mine[column]), float(r[column]), rel_tol=1e-4), (
+                    column,
+                    r,
+                    mine,
+                )
+        assert mine["alarm"] == ("" if r["alarm"] == "NA" else r["alarm"]), (r, mine)

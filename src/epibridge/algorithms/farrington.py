@@ -191,6 +191,25 @@ def first_monitored(control: FarringtonControl = R_DEFAULTS) -> int:
     return control.b * control.freq + control.w
 
 
+def first_feasible(
+    control: FarringtonControl, n_time: int, dates: ArrayLike | None = None
+) -> int | None:
+    """The first column with a complete history: :func:`first_monitored` for integer
+    epochs; for dated ones the first whose reference points (whole years back, same
+    weekday) all fall in the data. None if no column has one."""
+    if dates is None:
+        first = first_monitored(control)
+        return first if first < n_time else None
+    days = _as_days(dates, n_time)
+    for k in range(control.w, n_time):
+        try:
+            _reference_points(k, control, days)
+        except FarringtonParameterError:
+            continue
+        return k
+    return None
+
+
 def farrington_flexible(
     observed: ArrayLike,
     control: FarringtonControl = FARRINGTON,
