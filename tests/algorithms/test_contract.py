@@ -5,7 +5,9 @@ arrays of the same shape: ``expected``, ``upperbound``, ``alarm`` and ``defined`
 every detector:
 
 1. shapes match the input, and nothing is reported before the first monitored point;
-2. an alarm is only ever raised where the result is defined, on a count above the bound;
+2. an alarm is only ever raised where the result is defined, on a count above the bound
+   (at or above it for the CUSUM and GLR charts, whose bound is the smallest alarming
+   count);
 3. no look-ahead: changing counts after time t changes nothing at or before t;
 4. all series at once equals one series at a time (no series leaks into another);
 5. the same input gives the same output (no hidden randomness or state).
@@ -19,17 +21,23 @@ from typing import Any
 import numpy as np
 import pytest
 
+from epibridge.algorithms.cusum import cusum
 from epibridge.algorithms.ears import ears
 from epibridge.algorithms.farrington import FARRINGTON, NOUFAILY, farrington_flexible
+from epibridge.algorithms.glrnb import glrnb
 
 Detector = Callable[[np.ndarray, int], Any]
 
-DETECTORS: dict[str, tuple[Detector, int]] = {
-    "ears-c1": (lambda y, s: ears(y, "C1", start=s), 7),
-    "ears-c2": (lambda y, s: ears(y, "C2", start=s), 9),
-    "ears-c3": (lambda y, s: ears(y, "C3", start=s), 11),
-    "farrington": (lambda y, s: farrington_flexible(y, FARRINGTON, start=s), 3 * 52 + 3),
-    "noufaily": (lambda y, s: farrington_flexible(y, NOUFAILY, start=s), 5 * 52 + 3),
+# name: (run, first monitored index, alarm allowed at a count equal to the bound)
+DETECTORS: dict[str, tuple[Detector, int, bool]] = {
+    "ears-c1": (lambda y, s: ears(y, "C1", start=s), 7, False),
+    "ears-c2": (lambda y, s: ears(y, "C2", start=s), 9, False),
+    "ears-c3": (lambda y, s: ears(y, "C3", start=s), 11, False),
+    "farrington": (lambda y, s: farrington_flexible(y, FARRINGTON, start=s), 3 * 52 + 3, False),
+    "noufaily": (lambda y, s: farrington_flexible(y, NOUFAILY, start=s), 5 * 52 + 3, False),
+    "cusum": (lambda y, s: cusum(y, start=s), 20, True),
+    "cusum-rossi": (lambda y, s: cusum(y, start=s, trans="rossi"), 20, True),
+    "glrnb": (lambda y, s: glrnb(y, start=s), 52, True),
 }
 
 
@@ -45,7 +53,7 @@ def _counts(n_series: int, n_time: int, seed: int) -> np.ndarray:
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))
 def test_the_detector_contract(name: str) -> None:
-    run, first = DETECTORS[name]
+    run, first, inclusive = DETECTORS[name]
     n_time = first + 40
     y = _counts(4, n_time, seed=len(name))
     r = run(y, first)
@@ -56,7 +64,8 @@ def test_the_detector_contract(name: str) -> None:
     # 2. alarms only where defined, on a count above the bound
     assert not (r.alarm & ~r.defined).any()
     above = np.zeros_like(r.alarm)
-    np.greater(y, r.upperbound, out=above, where=~np.isnan(y) & ~np.isnan(r.upperbound))
+    compare = np.greater_equal if inclusive else np.greater
+    compare(y, r.upperbound, out=above, where=~np.isnan(y) & ~np.isnan(r.upperbound))
     assert not (r.alarm & ~above).any()
     assert r.alarm[:, -20:-16].any(), "the planted outbreak is found"
     # 3. no look-ahead
