@@ -111,3 +111,26 @@ def test_farrington_matches_r(tmp_path: Path, reference: str, options: list[str]
                     mine,
                 )
         assert mine["alarm"] == ("" if r["alarm"] == "NA" else r["alarm"]), (r, mine)
+
+
+def test_cusum_and_glrnb_match_r(tmp_path: Path) -> None:
+    data = _long(REFERENCE / "salmonella.agona.csv", tmp_path / "agona.csv")
+    with (REFERENCE / "ref_misc_algos_salmonella.agona.csv").open(newline="") as f:
+        reference = {int(r["t"]): r for r in csv.DictReader(f)}
+    for method in ("cusum", "glrnb"):
+        out = tmp_path / f"{method}.csv"
+        done = run("detect", str(data), "--method", method, "--from", "200", "--out", str(out))
+        assert done.returncode == 0, done.stderr
+        with out.open(newline="") as f:
+            ours = {int(r["t"]): r for r in csv.DictReader(f)}
+        assert sorted(ours) == sorted(reference)
+        if method == "cusum":
+            for t, r in reference.items():
+                assert float(ours[t]["upperbound"]) == float(r["cusum_ub"]), t
+                assert ours[t]["alarm"] == r["cusum_alarm"], t
+        else:
+            # R's chart alarms where its statistic reaches c.ARL = 5 (the reference keeps
+            # the statistic, glrnb_val); the chart restarts after each alarm.
+            alarms = sorted(t for t, r in ours.items() if r["alarm"] == "1")
+            assert alarms == sorted(t for t, r in reference.items() if float(r["glrnb_val"]) >= 5)
+            assert alarms

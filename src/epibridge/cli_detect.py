@@ -20,7 +20,7 @@ from rich.console import Console
 
 from epibridge.model.errors import EpibridgeError
 
-Method = Literal["ears-c1", "ears-c2", "ears-c3", "farrington", "noufaily"]
+Method = Literal["ears-c1", "ears-c2", "ears-c3", "farrington", "noufaily", "cusum", "glrnb"]
 EARS: dict[str, Literal["C1", "C2", "C3"]] = {"ears-c1": "C1", "ears-c2": "C2", "ears-c3": "C3"}
 
 
@@ -126,6 +126,19 @@ def detect(
     freq: Annotated[
         int | None, typer.Option("--freq", min=1, help="Time points per year (R's freq; 52).")
     ] = None,
+    k: Annotated[
+        float | None, typer.Option("--k", help="CUSUM: reference value (R: 1.04).")
+    ] = None,
+    h: Annotated[
+        float | None, typer.Option("--h", help="CUSUM: decision interval (R: 2.26).")
+    ] = None,
+    trans: Annotated[
+        Literal["standard", "rossi", "anscombe", "pearsonNegBin"] | None,
+        typer.Option("--trans", help="CUSUM: the transformation (R: standard)."),
+    ] = None,
+    c_arl: Annotated[
+        float | None, typer.Option("--c-arl", help="GLR: threshold of the statistic (R: 5).")
+    ] = None,
 ) -> None:
     """Detect aberrations in every series of a CSV of counts; write expected values, upper
     bounds, alarms (0/1) and p-values per series and time point."""
@@ -163,6 +176,46 @@ def detect(
             result.alarm,
             result.defined,
         )
+    elif method in ("cusum", "glrnb"):
+        first = time_index(series, start, "--from") if start else (freq or 52)
+        if first >= n_time:
+            raise DetectOptionError(
+                f"{input}: {n_time} time points are too few for {method} with --from at "
+                f"point {first + 1}; give more data or an earlier --from"
+            )
+        if method == "cusum":
+            from epibridge.algorithms.cusum import DEFAULT_ALPHA, DEFAULT_H, DEFAULT_K, cusum
+
+            result_c = cusum(
+                series.observed,
+                first,
+                k=DEFAULT_K if k is None else k,
+                h=DEFAULT_H if h is None else h,
+                trans=trans or "standard",
+                alpha=DEFAULT_ALPHA if alpha is None else alpha,
+            )
+            expected, upper, alarm, defined = (
+                result_c.expected,
+                result_c.upperbound,
+                result_c.alarm,
+                result_c.defined,
+            )
+        else:
+            from epibridge.algorithms.glrnb import DEFAULT_C_ARL, glrnb
+
+            result_g = glrnb(
+                series.observed,
+                first,
+                c_arl=DEFAULT_C_ARL if c_arl is None else c_arl,
+                alpha=alpha,
+                period=freq or 52,
+            )
+            expected, upper, alarm, defined = (
+                result_g.expected,
+                result_g.upperbound,
+                result_g.alarm,
+                result_g.defined,
+            )
     else:
         from epibridge.algorithms.farrington import farrington_flexible, first_feasible
 
