@@ -121,3 +121,26 @@ def test_seal_benchmark_runs_small(tmp_path: Path) -> None:
     assert (tmp_path / "seal-2" / "opened" / "part.parquet").read_bytes() == (
         tmp_path / "seal-2" / "payload.bin"
     ).read_bytes()
+
+
+def test_intake_benchmark_runs_small(tmp_path: Path) -> None:
+    from benchmarks import bench_intake
+
+    result = bench_intake.main(
+        ["--nodes", "3", "--per-node", "1", "--kib", "16", "--database", "sqlite",
+         "--workers", "1", "--out-dir", str(tmp_path), "--no-docs"]
+    )  # fmt: skip
+    check = result["check"]
+    assert check["held"] == check["sealed"] == check["acknowledged"] == 3
+    assert check["lost"] == check["duplicated"] == 0
+
+
+def test_detect_benchmark_runs_small(tmp_path: Path) -> None:
+    from benchmarks import bench_detect
+
+    result = bench_detect.main(["--series", "3", "--out-dir", str(tmp_path), "--no-docs"])
+    assert result["points"] == 3 * bench_detect.MONITORED
+    assert result["farrington_seconds"] > 0
+    # Where R surveillance is installed, the benchmark also checked identical results.
+    for name in ("farrington", "noufaily"):
+        assert result.get(f"{name}_same", True) is True
