@@ -442,6 +442,63 @@ def scorecards(
         console.print(f"wrote {escape(str(out))} and {escape(str(summary))}")
 
 
+@hub_app.command("scan")
+def scan(
+    disease: Annotated[str, typer.Option("--disease", help="The regional disease code.")],
+    weeks: Annotated[int, typer.Option("--weeks", min=2, help="Weeks of history scanned.")] = 26,
+    max_weeks: Annotated[
+        int, typer.Option("--max-weeks", min=1, help="Longest cluster, in weeks.")
+    ] = 4,
+    replicates: Annotated[
+        int, typer.Option("--replicates", min=999, help="Monte Carlo replicates (>= 999).")
+    ] = 999,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the Monte Carlo replicates.")] = 1,
+    as_of: AsOfOption = None,
+    home: HubHomeOption = None,
+) -> None:
+    """Space-time clusters of a disease across borders (prospective permutation scan)."""
+    import numpy as np
+
+    from epibridge.hub.home import HubHome
+    from epibridge.hub.regional import counts_as_of
+    from epibridge.hub.signals import regional_scan
+
+    at = _as_of(as_of)
+    with HubHome(_hub_home(home)).open_store() as store:
+        cells = counts_as_of(store.engine, at)
+    found = regional_scan(
+        cells,
+        disease,
+        np.random.default_rng(seed),
+        weeks=weeks,
+        max_weeks=max_weeks,
+        replicates=replicates,
+    )
+    table = Table(
+        title=f"{disease} space-time clusters, weeks {found.weeks[0]} to {found.weeks[-1]}"
+    )
+    for col in ("areas", "countries", "weeks", "observed", "expected", "RR", "p", "recurrence"):
+        table.add_column(col, justify="left" if col in ("areas", "countries") else "right")
+    for c in found.result.clusters:
+        table.add_row(
+            ", ".join(c.areas),
+            ", ".join(c.countries) + (" (cross-border)" if c.cross_border else ""),
+            f"{found.weeks[c.start]} +{c.length}",
+            f"{c.observed:g}",
+            f"{c.expected:.1f}",
+            f"{c.relative_risk:.2f}",
+            f"{c.p_value:.3f}",
+            f"{c.recurrence_interval:,.0f} weeks",
+        )
+    console = _console()
+    console.print(table)
+    if found.skipped_areas:
+        console.print(
+            f"left out (no coordinates in the registry): {', '.join(found.skipped_areas)}",
+            soft_wrap=True,
+        )
+
+
 @hub_app.command("lineage")
 def lineage(
     submission_id: Annotated[str, typer.Argument(help="The submission to trace.")],

@@ -292,6 +292,38 @@ def llr_high(observed: ArrayLike, expected: ArrayLike, total: float) -> FloatArr
     return np.asarray(np.where(high, value, 0.0), dtype=np.float64)
 
 
+def connected_zones(zones: Zones, areas: ScanAreas, edges: Iterable[tuple[str, str]]) -> Zones:
+    """Only the zones whose areas form one connected piece of the adjacency graph.
+
+    A circle of centroids can jump a river, a mountain range or a gap between two
+    countries' units that share no border; with ``edges`` (pairs of area codes that
+    share a border, across national borders too: ``registry.geography.adjacency``) a
+    zone is kept only if its areas are connected through shared borders. Single areas are
+    always kept.
+    """
+    index = {code: i for i, code in enumerate(areas.codes)}
+    n = len(areas.codes)
+    neighbours: list[set[int]] = [set() for _ in range(n)]
+    for a, b in edges:
+        if a in index and b in index:
+            neighbours[index[a]].add(index[b])
+            neighbours[index[b]].add(index[a])
+    keep = []
+    for row in zones.members:
+        members = set(np.flatnonzero(row).tolist())
+        start = next(iter(members))
+        reached, frontier = {start}, [start]
+        while frontier:
+            here = frontier.pop()
+            for there in neighbours[here] & members:
+                if there not in reached:
+                    reached.add(there)
+                    frontier.append(there)
+        keep.append(len(reached) == len(members))
+    mask = np.array(keep, dtype=np.bool_)
+    return Zones(zones.members[mask], zones.center[mask], zones.radius_km[mask])
+
+
 def space_time_permutation_scan(
     counts: ArrayLike,
     areas: ScanAreas,

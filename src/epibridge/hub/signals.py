@@ -1,0 +1,102 @@
+"""Cross-border space-time clusters in what the hub holds.
+
+The regional weekly counts of one disease (``regional.counts_as_of``: every country's
+released cells, whichever border they lie on) become an area x week matrix over the
+registry's units that have coordinates. Candidate zones are SaTScan's circles around
+every centroid, kept only when their areas are connected through shared borders
+(``registry.geography.adjacency``, cross-border pairs included), and Kulldorff's
+prospective space-time permutation scan (``algorithms/scan.py``) looks for the most
+likely clusters in the last weeks. A cluster whose areas belong to two or more countries
+is a cross-border signal.
+
+Cells withheld by disclosure control (1 to k-1 cases) count as 0: the scan can only miss
+a small cluster because of them, never invent one. Areas without coordinates in the
+registry are left out and listed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pyarrow as pa
+
+from epibridge.algorithms.scan import (
+    MIN_REPLICATES,
+    ScanAreas,
+    ScanResult,
+    candidate_zones,
+    connected_zones,
+    space_time_permutation_scan,
+)
+from epibridge.model.errors import EpibridgeError
+from epibridge.registry.geography import adjacency, units
+
+
+class SignalError(EpibridgeError):
+    """Nothing to scan (no weekly counts of the disease, no located areas)."""
+
+
+@dataclass(frozen=True)
+class RegionalScan:
+    result: ScanResult
+    areas: ScanAreas
+    weeks: tuple[date, ...]  # the first day of each scanned week
+    skipped_areas: tuple[str, ...]  # areas with counts but no coordinates
+    suppressed_cells: int
+
+
+def regional_scan(
+    cells: pa.Table,
+    disease: str,
+    rng: np.random.Generator,
+    *,
+    weeks: int = 26,
+    max_weeks: int | None = 4,
+    max_share: float = 0.25,
+    replicates: int = MIN_REPLICATES,
+) -> RegionalScan:
+    """Scan the last ``weeks`` weeks of ``disease`` in ``cells`` for space-time clusters."""
+    rows = [r for r in cells.to_pylist() if r["disease"] == disease and r["period_type"] == "week"]
+    if not rows:
+        raise SignalError(f"the hub holds no weekly counts of {disease} to scan")
+    totals: dict[tuple[str, date], float] = {}
+    strata: dict[tuple[str, date], float] = defaultdict(float)
+    suppressed = 0
+    for r in rows:
+        key = (r["area"], r["period_start"])
+        cases = 0.0 if r["cases"] is None else float(max(r["cases"], 0))
+        suppressed += 1 if r["cases_suppressed"] else 0
+        if r["sex"] is None and r["age_band"] is None:
+            totals[key] = cases
+        else:
+            strata[key] += cases
+    counts = {**strata, **totals}  # a total, where sent, wins over the sum of its strata
+    last = max(start for _, start in counts)
+    first = last - timedelta(weeks=weeks - 1)
+    week_starts = tuple(first + timedelta(weeks=i) for i in range(weeks))
+    located = {u.code: u for u in units() if u.lon is not None and u.lat is not None}
+    areas_seen = sorted({area for area, _ in counts})
+    skipped = tuple(a for a in areas_seen if a not in located)
+    codes = [a for a in areas_seen if a in located]
+    if len(codes) < 2:
+        raise SignalError(
+            f"fewer than two areas with {disease} counts have coordinates in the registry"
+        )
+    areas = ScanAreas.from_units([located[c] for c in codes])
+    column = {start: j for j, start in enumerate(week_starts)}
+    row = {code: i for i, code in enumerate(areas.codes)}
+    matrix = np.zeros((len(areas.codes), weeks))
+    for (area, start), cases in counts.items():
+        if area in row and start in column:
+            matrix[row[area], column[start]] = cases
+    if matrix.sum() <= 0:
+        raise SignalError(f"no {disease} cases in the last {weeks} weeks to scan")
+    edges = [(a.code_a, a.code_b) for a in adjacency()]
+    zones = connected_zones(candidate_zones(areas, max_share), areas, edges)
+    result = space_time_permutation_scan(
+        matrix, areas, rng, max_weeks=max_weeks, replicates=replicates, zones=zones
+    )
+    return RegionalScan(result, areas, week_starts, skipped, suppressed)
