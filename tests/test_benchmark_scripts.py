@@ -138,9 +138,11 @@ def test_intake_benchmark_runs_small(tmp_path: Path) -> None:
 def test_detect_benchmark_runs_small(tmp_path: Path) -> None:
     from benchmarks import bench_detect
 
-    result = bench_detect.main(["--series", "3", "--out-dir", str(tmp_path), "--no-docs"])
+    result = bench_detect.main(
+        ["--data", "synthetic", "--series", "3", "--out-dir", str(tmp_path), "--no-docs"]
+    )
     assert result["points"] == 3 * bench_detect.MONITORED
     assert result["farrington_seconds"] > 0
     # Where R surveillance is installed, the benchmark also checked identical results.
-    for name in ("farrington", "noufaily"):
+    for name in ("farrington", "noufaily", "C1", "C2", "C3"):
         assert result.get(f"{name}_same", True) is True
