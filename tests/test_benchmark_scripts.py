@@ -146,3 +146,10 @@ def test_detect_benchmark_runs_small(tmp_path: Path) -> None:
     # Where R surveillance is installed, the benchmark also checked identical results.
     for name in ("farrington", "noufaily", "C1", "C2", "C3"):
         assert result.get(f"{name}_same", True) is True
+
+
+def test_scan_benchmark_runs_small() -> None:
+    from benchmarks import bench_scan
+
+    result = bench_scan.main(["--areas", "60", "--no-docs"])
+    assert result["zones"] > 60 and result["permutation"] > 0 and result["poisson"] > 0

@@ -1,0 +1,131 @@
+"""The space-time scans at the size the issue names: 1,000 areas x 52 weeks, 999 replicates.
+
+A synthetic map of 1,000 areas (a 40 x 25 grid, 0.2 degrees apart, two countries) with a
+fixed random population and 52 weeks of Poisson counts (about 3 cases per area and
+week), a cluster planted on a border block in the last 2 weeks. Both scans run with
+999 Monte Carlo replicates, windows of 1-4 weeks and zones of at most 5 % of the areas
+(permutation) or of the population (Poisson), as a hub would run them weekly. The
+baseline in the same run is one evaluation of every cylinder on the observed data
+(what a scan without any Monte Carlo costs). Target (issue 6): under 60 s each.
+
+    uv run python -m benchmarks.bench_scan             # updates docs/benchmarks.md
+    uv run python -m benchmarks.bench_scan --areas 100 --no-docs
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import DOCS, machine, update_docs
+
+MARKERS = ("<!-- scan:start -->", "<!-- scan:end -->")
+WEEKS = 52
+
+
+def _map(n_areas: int, rng: np.random.Generator) -> tuple[Any, np.ndarray, np.ndarray]:
+    from epibridge.algorithms.scan import ScanAreas
+
+    cols = 40 if n_areas >= 400 else 10
+    rows = -(-n_areas // cols)
+    cells = [(r, c) for r in range(rows) for c in range(cols)][:n_areas]
+    lon = np.array([100.0 + 0.2 * c for _, c in cells])
+    lat = np.array([10.0 + 0.2 * r for r, _ in cells])
+    countries = ["AAA" if c < cols // 2 else "BBB" for _, c in cells]
+    codes = [f"A{i:04d}" for i in range(n_areas)]
+    population = rng.integers(20_000, 200_000, n_areas).astype(float)
+    mean = 3.0 * population / population.mean()
+    counts = rng.poisson(np.repeat(mean[:, None], WEEKS, axis=1)).astype(float)
+    middle = [
+        i
+        for i, (r, c) in enumerate(cells)
+        if abs(r - rows // 2) <= 1 and c in (cols // 2 - 1, cols // 2)
+    ]
+    counts[middle, -2:] += rng.poisson(4.0 * mean[middle][:, None], (len(middle), 2))
+    return ScanAreas.of(codes, countries, lon, lat), population, counts
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from epibridge.algorithms.scan import (
+        candidate_zones,
+        llr_high,
+        poisson_scan,
+        space_time_permutation_scan,
+    )
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--areas", type=int, default=1000)
+    parser.add_argument("--replicates", type=int, default=999)
+    parser.add_argument("--no-docs", action="store_true")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(1)
+    areas, population, counts = _map(args.areas, rng)
+
+    began = time.perf_counter()
+    zones = candidate_zones(areas, 0.05)
+    zone_seconds = time.perf_counter() - began
+    began = time.perf_counter()
+    total = counts.sum()
+    recent = np.cumsum(counts[:, ::-1], axis=1)[:, :4]
+    member = zones.members.astype(np.float64)
+    observed = member @ recent
+    expected = (
+        np.outer(member @ counts.sum(axis=1), np.cumsum(counts.sum(axis=0)[::-1])[:4]) / total
+    )
+    llr_high(observed, expected, total).max()
+    one_pass = time.perf_counter() - began
+
+    began = time.perf_counter()
+    perm = space_time_permutation_scan(
+        counts,
+        areas,
+        np.random.default_rng(2),
+        max_weeks=4,
+        replicates=args.replicates,
+        zones=zones,
+    )
+    perm_seconds = time.perf_counter() - began
+    began = time.perf_counter()
+    pois = poisson_scan(
+        counts,
+        population,
+        areas,
+        np.random.default_rng(3),
+        max_weeks=4,
+        max_share=0.05,
+        replicates=args.replicates,
+    )
+    pois_seconds = time.perf_counter() - began
+
+    def describe(result: Any) -> str:
+        top = result.most_likely
+        if top is None:
+            return "none"
+        return f"{len(top.areas)} areas, p = {top.p_value:.3f}, cross-border = {top.cross_border}"
+
+    text = "\n".join(
+        [
+            f"{args.areas:,} areas x {WEEKS} weeks, {len(zones.members):,} candidate zones "
+            f"(built in {zone_seconds:.2f} s), windows 1-4 weeks, {args.replicates} replicates.",
+            "",
+            "| stage | seconds | most likely cluster |",
+            "|---|---:|---|",
+            f"| baseline: every cylinder evaluated once, no Monte Carlo | {one_pass:.3f} | |",
+            f"| space-time permutation scan | {perm_seconds:.1f} | {describe(perm)} |",
+            f"| Poisson scan with population | {pois_seconds:.1f} | {describe(pois)} |",
+            "",
+            "Target: under 60 s each: "
+            + ("met." if max(perm_seconds, pois_seconds) < 60 else "NOT met."),
+        ]
+    )
+    print(text)
+    if not args.no_docs:
+        update_docs(text, machine(), DOCS, MARKERS, "## Space-time scans at regional size")
+    return {"permutation": perm_seconds, "poisson": pois_seconds, "zones": len(zones.members)}
+
+
+if __name__ == "__main__":
+    main()
