@@ -28,7 +28,6 @@ import os
 import random
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -46,10 +45,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from tests.hub.payloads import counts_table
 
+from benchmarks.common import DOCS, OUT, ROOT, machine, update_docs
+from epibridge.hub.serve import free_local_port
+
 if TYPE_CHECKING:
     from epibridge.node.http_transport import HttpTransport
-
-from benchmarks.common import DOCS, OUT, ROOT, machine, update_docs
 
 MARKERS = ("<!-- intake:start -->", "<!-- intake:end -->")
 POSTGRES = os.environ.get(
@@ -60,13 +60,6 @@ TEMPLATE = ROOT / "src" / "epibridge" / "examples" / "agreements" / "khm-hub-cou
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -360,7 +353,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     database, dropped = _database(args.database, work)
     process = None
     try:
-        port = _free_port()
+        port = free_local_port()
         url = f"http://127.0.0.1:{port}"
         print(f"setting up a hub and {args.nodes} nodes ...", flush=True)
         hub, passphrase, nodes = _set_up(work, database, _countries(args.nodes), url)

@@ -38,7 +38,6 @@ from benchmarks.bench_intake import (
     _countries,
     _database,
     _drop,
-    _free_port,
     _now,
     _set_up,
     _start_hub,
@@ -46,6 +45,7 @@ from benchmarks.bench_intake import (
     seal_new,
 )
 from benchmarks.common import DOCS, OUT, machine, update_docs
+from epibridge.hub.serve import free_local_port
 
 MARKERS = ("<!-- soak:start -->", "<!-- soak:end -->")
 
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     database, dropped = _database(args.database, work)
     hub_process = None
     try:
-        port = _free_port()
+        port = free_local_port()
         url = f"http://127.0.0.1:{port}"
         print(f"setting up a hub and {args.nodes} nodes ...", flush=True)
         hub, passphrase, nodes = _set_up(work, database, _countries(args.nodes), url)

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from epibridge.hub.home import HubHome
+from epibridge.hub.serve import free_local_port
 from epibridge.node.exchange import push_over_http
 from epibridge.node.outbox import Outbox
 from epibridge.node.state import NodeState
@@ -35,13 +35,6 @@ from tests.hub.payloads import counts_table
 url = test_store.url  # an empty SQLite file, or an empty PostgreSQL schema
 
 CHUNK = 256 * 1024
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class HubProcess:
@@ -79,7 +72,7 @@ class HubProcess:
 
 @pytest.fixture
 def setup(tmp_path: Path, url: str) -> Iterator[tuple[Parties, HubProcess]]:
-    port = _free_port()
+    port = free_local_port()
     parties = set_up(tmp_path, database=url, url=f"http://127.0.0.1:{port}")
     hub = HubProcess(parties.hub, port)
     yield parties, hub

@@ -11,16 +11,17 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from epibridge.hub.home import HubHome
+from epibridge.hub.serve import free_local_port
 from tests.exchange_setup import Parties, ok, run, seal, set_up
 from tests.hub import test_store
-from tests.test_hub_process import HubProcess, _free_port
+from tests.test_hub_process import HubProcess
 
 url = test_store.url
 
 
 @pytest.fixture
 def running(tmp_path: Path, url: str) -> Iterator[tuple[Parties, HubProcess, str]]:
-    port = _free_port()
+    port = free_local_port()
     parties = set_up(tmp_path, database=url, url=f"http://127.0.0.1:{port}")
     hub = HubProcess(parties.hub, port)
     hub.start()

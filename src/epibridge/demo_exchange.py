@@ -20,7 +20,6 @@ import os
 import random
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ from epibridge.agreements.signing import save_signatures, sign_agreement, signat
 from epibridge.hub.audit import audit_verify
 from epibridge.hub.home import HubHome
 from epibridge.hub.quality import scorecards
+from epibridge.hub.serve import free_local_port
 from epibridge.model.errors import EpibridgeError
 from epibridge.node import hub_link
 from epibridge.node.exchange import push_over_http
@@ -67,13 +67,6 @@ class Delivered:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -178,7 +171,7 @@ def exchange_all(
     workspace: Path, results: list[ProtectResult], console: Console
 ) -> list[Delivered]:
     """Seal every release and push it through its node's outbox to a hub process."""
-    port = _free_port()
+    port = free_local_port()
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
     hub, hub_pass, passes = _set_up(workspace, results, url, console)

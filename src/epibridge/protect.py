@@ -10,7 +10,6 @@ and moved into place only when complete. See docs/sharing-agreements.md.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -28,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from epibridge import __version__
+from epibridge.files import sha256_file
 from epibridge.model.agreement import Agreement, Refusal, Withheld
 from epibridge.model.errors import SourceError
 from epibridge.node.ledger import PrivacyLedger
@@ -154,14 +154,6 @@ def _select(
             withheld.append(Withheld("records", "period outside --from/--to", n_out))
         t = t.filter(inside)
     return t, withheld, n_all
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def protect(
@@ -479,7 +471,7 @@ def _stage(out: Path, tables: dict[str, pa.Table], receipt: dict[str, Any]) -> P
         for name, table in tables.items():
             path = tmp / f"{name}.parquet"
             pq.write_table(table, path)
-            files[path.name] = {"rows": table.num_rows, "sha256": _sha256(path)}
+            files[path.name] = {"rows": table.num_rows, "sha256": sha256_file(path)}
         receipt["files"] = files
         text = json.dumps(receipt, indent=2, default=str)
         (tmp / "receipt.json").write_text(text, encoding="utf-8")
@@ -534,7 +526,7 @@ def _register(
             .get("k_anonymity", {})
             .get("records_withheld", 0),
             epsilon=counts.get("privacy", {}).get("epsilon"),
-            receipt_sha256=_sha256(staged / "receipt.json"),
+            receipt_sha256=sha256_file(staged / "receipt.json"),
             destination=str(out.resolve()),
         )
     )

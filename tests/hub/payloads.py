@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -63,3 +64,38 @@ def release_parts(
         )
     )
     return [("counts.parquet", counts), ("receipt.json", receipt)]
+
+
+def as_of_cell(
+    area: str,
+    cases: int | None,
+    *,
+    week: int = 0,
+    country: str = "KHM",
+    sex: str | None = None,
+    age_band: str | None = None,
+) -> dict[str, Any]:
+    """One cell of the regional picture (``regional.COUNTS_AS_OF``), week ``week`` after
+    2026-01-05; ``cases`` None is a withheld cell."""
+    begin = date(2026, 1, 5) + timedelta(weeks=week)
+    return {
+        "source_row": 0,
+        "country": country,
+        "area": area,
+        "area_level": 1,
+        "disease": "DENGUE",
+        "period": f"2026-W{week + 2:02d}",
+        "period_type": "week",
+        "calendar": "iso",
+        "period_start": begin,
+        "period_end": begin + timedelta(days=6),
+        "sex": sex,
+        "age_band": age_band,
+        "cases": cases,
+        "cases_suppressed": cases is None,
+        "deaths": None,
+        "deaths_suppressed": None,
+        "submission_id": "s",
+        "agreement_id": "a",
+        "received_at": datetime(2026, 1, 7, 8, 0, tzinfo=UTC),
+    }

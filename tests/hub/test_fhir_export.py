@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pyarrow as pa
 from fhir.resources.R4B.bundle import Bundle
 
 from epibridge.hub.fhir_export import ABSENT, measure_reports
 from epibridge.hub.regional import COUNTS_AS_OF
+from tests.hub.payloads import as_of_cell
 from tests.hub.test_intake import NOW
 
 
 def _cell(area: str, sex: str | None, age: str | None, cases: int | None) -> dict[str, object]:
-    return {
-        "source_row": 0,
-        "country": "KHM",
-        "area": area,
-        "area_level": 1,
-        "disease": "DENGUE",
-        "period": "2026-W02",
-        "period_type": "week",
-        "calendar": "iso",
-        "period_start": date(2026, 1, 5),
-        "period_end": date(2026, 1, 11),
-        "sex": sex,
-        "age_band": age,
-        "cases": cases,
-        "cases_suppressed": cases is None,
-        "deaths": None,
-        "deaths_suppressed": None,
-        "submission_id": "s",
-        "agreement_id": "a",
-        "received_at": NOW,
-    }
+    return as_of_cell(area, cases, sex=sex, age_band=age)
 
 
 def test_measure_reports() -> None:

@@ -3,7 +3,7 @@ is found and flagged; zones follow shared borders."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -14,34 +14,13 @@ from epibridge.algorithms.scan import ScanAreas, candidate_zones, connected_zone
 from epibridge.hub.regional import COUNTS_AS_OF
 from epibridge.hub.signals import SignalError, regional_scan
 from epibridge.registry.geography import adjacency, units
-from tests.hub.test_intake import NOW
+from tests.hub.payloads import as_of_cell
 
 START = date(2026, 1, 5)
 
 
 def _cell(area: str, week: int, cases: int | None, country: str) -> dict[str, Any]:
-    begin = START + timedelta(weeks=week)
-    return {
-        "source_row": 0,
-        "country": country,
-        "area": area,
-        "area_level": 1,
-        "disease": "DENGUE",
-        "period": f"W{week}",
-        "period_type": "week",
-        "calendar": "iso",
-        "period_start": begin,
-        "period_end": begin + timedelta(days=6),
-        "sex": None,
-        "age_band": None,
-        "cases": cases,
-        "cases_suppressed": cases is None,
-        "deaths": None,
-        "deaths_suppressed": None,
-        "submission_id": "s",
-        "agreement_id": "a",
-        "received_at": NOW,
-    }
+    return as_of_cell(area, cases, week=week, country=country)
 
 
 def _border_region() -> tuple[list[str], dict[str, str], tuple[str, str]]:

@@ -62,6 +62,7 @@ from typing import Final, Literal, get_args
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from epibridge.algorithms.matrix import count_matrix
 from epibridge.model.errors import ReasonedError
 
 Transformation = Literal["standard", "rossi", "anscombe", "pearsonNegBin"]
@@ -214,18 +215,7 @@ def _in_control_mean(counts: FloatArray, start: int, m: ArrayLike | None) -> Flo
 
 
 def _as_matrix(observed: ArrayLike) -> FloatArray:
-    try:
-        counts = np.array(observed, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise CusumParameterError(
-            "cusum_not_numeric", f"observed counts must be numbers (NaN for missing): {exc}"
-        ) from exc
-    if counts.ndim != 2:
-        raise CusumParameterError(
-            "cusum_not_a_matrix",
-            f"observed must be a 2-D (series x time) array, got {counts.ndim} dimension(s); "
-            "wrap a single series as observed[np.newaxis, :]",
-        )
+    counts = count_matrix(observed, "cusum", CusumParameterError)
     if np.isinf(counts).any() or (counts < 0).any():
         raise CusumParameterError(
             "cusum_bad_count", "observed holds an infinite or negative count; NaN marks missing"

@@ -71,6 +71,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import norm
 
+from epibridge.algorithms.matrix import count_matrix
 from epibridge.model.errors import ReasonedError
 
 Method = Literal["C1", "C2", "C3"]
@@ -216,18 +217,7 @@ def _c3(
 
 
 def _as_matrix(observed: ArrayLike) -> FloatArray:
-    try:
-        counts = np.array(observed, dtype=np.float64)  # a copy: never alias the caller's data
-    except (TypeError, ValueError) as exc:
-        raise EarsParameterError(
-            "ears_not_numeric", f"observed counts must be numbers (NaN for missing): {exc}"
-        ) from exc
-    if counts.ndim != 2:
-        raise EarsParameterError(
-            "ears_not_a_matrix",
-            f"observed must be a 2-D (series x time) array, got {counts.ndim} dimension(s); "
-            "wrap a single series as observed[np.newaxis, :]",
-        )
+    counts = count_matrix(observed, "ears", EarsParameterError)
     if np.isinf(counts).any():
         raise EarsParameterError(
             "ears_infinite_count", "observed holds an infinite count; use NaN for a missing one"

@@ -64,6 +64,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import digamma, gammaln, polygamma
 
 from epibridge.algorithms.glm import EPS, EPSILON, MAXIT, fit_log_poisson
+from epibridge.algorithms.matrix import count_matrix
 from epibridge.model.errors import ReasonedError
 
 FloatArray = NDArray[np.float64]
@@ -435,18 +436,7 @@ def _given_mu0(mu0: ArrayLike, shape: tuple[int, int]) -> FloatArray:
 
 
 def _as_matrix(observed: ArrayLike) -> FloatArray:
-    try:
-        counts = np.array(observed, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise GlrnbParameterError(
-            "glrnb_not_numeric", f"observed counts must be numbers (NaN for missing): {exc}"
-        ) from exc
-    if counts.ndim != 2:
-        raise GlrnbParameterError(
-            "glrnb_not_a_matrix",
-            f"observed must be a 2-D (series x time) array, got {counts.ndim} dimension(s); "
-            "wrap a single series as observed[np.newaxis, :]",
-        )
+    counts = count_matrix(observed, "glrnb", GlrnbParameterError)
     finite = counts[~np.isnan(counts)]
     if np.isinf(finite).any() or (finite < 0).any() or (finite != np.round(finite)).any():
         raise GlrnbParameterError(

@@ -15,7 +15,6 @@ so a revocation takes effect within five minutes without a token-revocation list
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -78,35 +77,10 @@ def client_assertion(
     return sign_compact(claims, key.private_key, key.kid, ASSERTION_TYP)
 
 
-class ReplayCache:
-    """Assertion ids already used, kept until their assertion expires (then a replay would
-    be refused as expired anyway). In memory: one hub process. Thread-safe."""
-
-    def __init__(self) -> None:
-        self._seen: dict[tuple[str, str], datetime] = {}
-        self._lock = threading.Lock()
-
-    def remember(self, issuer: str, jti: str, expires: datetime, now: datetime) -> None:
-        """Record ``jti`` of ``issuer``; ``AuthError`` if it was seen and has not expired."""
-        with self._lock:
-            for key in [key for key, until in self._seen.items() if until + CLOCK_SKEW <= now]:
-                del self._seen[key]
-            if (issuer, jti) in self._seen:
-                raise AuthError(
-                    401,
-                    "replayed_assertion",
-                    f"the client assertion {jti!r} of {issuer} was already used; sign a new "
-                    "assertion with a fresh jti for every token request",
-                )
-            self._seen[(issuer, jti)] = expires
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-
 class StoredReplayCache:
-    """``ReplayCache`` in the hub database: a replay is refused by every hub process (several
-    workers, replicas) and after a restart. The primary key does the refusing."""
+    """Client-assertion ids already used, kept in the hub database until they expire: a
+    replay is refused by every hub process (several workers, replicas) and after a
+    restart. The primary key does the refusing."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -164,7 +138,7 @@ def verify_assertion(
     trust: TrustList,
     audience: str,
     now: datetime,
-    replay: ReplayCache | StoredReplayCache,
+    replay: StoredReplayCache,
 ) -> str:
     """The country a valid client assertion authenticates; else ``AuthError``.
 

@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import Date, Engine, Table, insert, select, text
 
 from epibridge import __version__
+from epibridge.files import sha256_file
 from epibridge.hub.home import CONFIG, HubHome
 from epibridge.hub.migrate import current_revision
 from epibridge.hub.store import HubStore
@@ -105,14 +106,6 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def backup(
     home: HubHome, out: Path, progress: Callable[[str], None] = lambda s: None
 ) -> BackupReport:
@@ -133,7 +126,7 @@ def backup(
                 if path.exists() and not path.name.endswith(".partial"):
                     name = f"home/{path.relative_to(home.folder).as_posix()}"
                     tar.add(path, arcname=name, recursive=False)
-                    members[name] = _sha256(path)
+                    members[name] = sha256_file(path)
         progress("sealed files")
         for s in store.submissions():
             path = Path(s.stored_path)
@@ -144,7 +137,7 @@ def backup(
                 )
             name = f"spool/{path.name}"
             tar.add(path, arcname=name, recursive=False)
-            members[name] = _sha256(path)
+            members[name] = sha256_file(path)
         for table in TABLES:
             progress(f"table {table.name}")
             buffer = io.BytesIO()
@@ -196,7 +189,7 @@ def _check_members(tar: tarfile.TarFile, manifest: dict[str, Any], work: Path) -
         assert source is not None
         with target.open("wb") as f:
             shutil.copyfileobj(source, f)
-        if _sha256(target) != expected.pop(member.name):
+        if sha256_file(target) != expected.pop(member.name):
             raise BackupError(f"the backup member {member.name} is damaged (its SHA-256 differs)")
     if expected:
         raise BackupError(f"the backup lacks {', '.join(sorted(expected))}")

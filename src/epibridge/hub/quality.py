@@ -156,6 +156,10 @@ def _period_rows(
         per_submission[(r["submission_id"], *cell)] += 1
         if r["submission_id"] not in revised:
             submissions_of[cell].add(r["submission_id"])
+    # per cell: in how many submissions it was sent more than once
+    duplicated: Counter[tuple[Any, ...]] = Counter(
+        tuple(cell) for (_, *cell), n in per_submission.items() if n > 1
+    )
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in current:
         groups[(r["country"], r["disease"], r["period"])].append(r)
@@ -187,9 +191,7 @@ def _period_rows(
                 "on_time": None if delay is None else delay <= limits.on_time_days,
                 "cells": len(cells),
                 "cells_suppressed": sum(1 for c in cells if c["cases_suppressed"]),
-                "duplicate_cells": sum(
-                    1 for (sid, *cell), n in per_submission.items() if n > 1 and tuple(cell) in keys
-                ),
+                "duplicate_cells": sum(duplicated[k] for k in keys),
                 "repeated_cells": sum(1 for k in keys if len(submissions_of.get(k, ())) > 1),
                 "deaths_over_cases": sum(
                     1

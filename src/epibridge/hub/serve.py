@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,3 +46,11 @@ def app_from_environment() -> FastAPI:
     """The factory uvicorn workers call (``factory=True``)."""
     home = HubHome(Path(os.environ[HOME_ENV]))
     return build_app(home, os.environ[PASSPHRASE_ENV], os.environ.get(PUBLIC_URL_ENV) or None)
+
+
+def free_local_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a hub started on this machine)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

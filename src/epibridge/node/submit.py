@@ -25,6 +25,7 @@ from typing import Any
 
 from joserfc.jwk import OKPKey
 
+from epibridge.files import sha256_file
 from epibridge.model.errors import EpibridgeError
 from epibridge.node.outbox import Item, Outbox
 from epibridge.transport.keys import format_time
@@ -43,14 +44,6 @@ class ReleaseError(EpibridgeError):
 class Sealed:
     item: Item
     new: bool  # False: the release had been sealed before; this is that item
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _receipt(release: Path) -> dict[str, Any]:
@@ -78,7 +71,7 @@ def _parts(release: Path, receipt: dict[str, Any]) -> list[tuple[str, Path]]:
             raise ReleaseError(
                 f"{path}: listed in the policy receipt but missing; protect the data again"
             )
-        if _sha256(path) != facts.get("sha256"):
+        if sha256_file(path) != facts.get("sha256"):
             raise ReleaseError(
                 f"{path}: changed since 'epibridge protect' wrote it (its SHA-256 is not the "
                 "receipt's)\n  what to do: never edit a release; protect the data again"
