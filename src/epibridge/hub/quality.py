@@ -129,9 +129,12 @@ _PERIOD_SCHEMA = pa.schema(
 _CELL = ("country", "area", "disease", "period_type", "calendar", "period", "sex", "age_band")
 
 
-def _expected_areas(country: str, level: int, on: date, seen: set[str]) -> int:
+def expected_areas(country: str, level: int, on: date, seen: set[str]) -> set[str]:
+    """The areas expected to report at ``level`` on ``on``: the registry's units of the
+    country valid that day, or, for a country the registry does not hold at that level,
+    the areas it ever reported (``seen``)."""
     registry = {u.code for u in units(country) if u.level == level and u.valid_on(on)}
-    return len(registry) if registry else len(seen)
+    return registry if registry else set(seen)
 
 
 def _median(values: Sequence[float | None]) -> float | None:
@@ -172,7 +175,8 @@ def _period_rows(
     ):
         start, end, level = cells[0]["period_start"], cells[0]["period_end"], cells[0]["area_level"]
         areas = {c["area"] for c in cells}
-        expected = max(_expected_areas(country, level, start, ever[(country, level)]), len(areas))
+        expected_set = expected_areas(country, level, start, ever[(country, level)])
+        expected = max(len(expected_set), len(areas))
         arrived = first.get((country, disease, period))
         delay = None if arrived is None else (arrived.date() - end).days
         keys = {tuple(c[k] for k in _CELL) for c in cells}

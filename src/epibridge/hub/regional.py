@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Connection, Engine, Table, and_, exists, func, insert, select
 from sqlalchemy.orm import aliased
 
+from epibridge.hub.area_counts import PopulationLookup
 from epibridge.hub.log import RowsDigest
 from epibridge.hub.payload import CASE_STRUCTURE, Payload
 from epibridge.hub.tables import (
@@ -371,24 +372,17 @@ def incidence(cells: pa.Table) -> pa.Table:
     Reported, not corrected: under-reporting and reporting delay are corrected elsewhere.
     A withheld cell, or an area the registry has no population for, has no incidence (its
     ``population`` says which)."""
-    from epibridge.registry.geography import population
-
-    by_area: dict[str, list[tuple[int, int, str]]] = {}
-    for country in set(cells.column("country").to_pylist()) if cells.num_rows else set():
-        for row in population(country):
-            by_area.setdefault(row.code, []).append((row.year, row.population, row.source))
+    lookup = PopulationLookup(set(cells.column("country").to_pylist()) if cells.num_rows else ())
     rows = []
     for cell in cells.to_pylist():
         if cell["sex"] is not None or cell["age_band"] is not None:
             continue
-        known = by_area.get(cell["area"], [])
-        year = cell["period_start"].year
-        best = min(known, key=lambda k: (abs(k[0] - year), -k[0])) if known else None
+        best = lookup(cell["area"], cell["period_start"].year)
         cases = cell["cases"]
         rate = (
             None
-            if best is None or cases is None or cell["cases_suppressed"] or best[1] <= 0
-            else cases * 100_000 / best[1]
+            if best is None or cases is None or cell["cases_suppressed"]
+            else cases * 100_000 / best.value
         )
         rows.append(
             {
@@ -400,9 +394,9 @@ def incidence(cells: pa.Table) -> pa.Table:
                 "period_end": cell["period_end"],
                 "cases": cases,
                 "cases_suppressed": cell["cases_suppressed"],
-                "population": None if best is None else best[1],
-                "population_year": None if best is None else best[0],
-                "population_source": None if best is None else best[2],
+                "population": None if best is None else best.value,
+                "population_year": None if best is None else best.year,
+                "population_source": None if best is None else best.source,
                 "incidence_per_100k": rate,
                 "submission_id": cell["submission_id"],
             }

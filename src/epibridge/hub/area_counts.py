@@ -1,0 +1,104 @@
+"""Whole counts per area and period, and the population each area is divided by.
+
+Agreements release counts either as area totals or split by sex and age band. Maps,
+burden, scans and detectors need one number per area and period: the total cell where a
+country sent one, else the sum of its strata. A part withheld by disclosure control (1 to
+k-1 cases) leaves the whole count unknown; ``cases_known`` keeps the sum of what is
+known (a lower bound) and ``withheld`` says a part is missing, so each consumer decides
+(a scan may count the known part, a detector or a rate must treat the count as missing).
+
+Populations come from the geography registry: the area's figure for the period's year,
+or the nearest year it has (the later one on a tie).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pyarrow as pa
+
+from epibridge.registry.geography import population
+
+
+@dataclass
+class AreaCount:
+    country: str
+    area: str
+    area_level: int
+    disease: str
+    period_type: str
+    period: str
+    period_start: date
+    period_end: date
+    cases_known: int = 0  # the sum of the known parts
+    withheld: bool = False  # a part (or the total) was withheld for disclosure control
+    from_total: bool = False  # a total cell was sent (else: the sum of strata)
+    submissions: tuple[str, ...] = ()
+
+    @property
+    def cases(self) -> int | None:
+        """The whole count, or None when a part of it was withheld."""
+        return None if self.withheld else self.cases_known
+
+
+def area_counts(cells: pa.Table | Iterable[dict[str, Any]]) -> list[AreaCount]:
+    """One whole count per (country, area, disease, period type, period) of ``cells``
+    (rows of ``regional.counts_as_of``), in a stable order."""
+    rows = cells.to_pylist() if isinstance(cells, pa.Table) else cells
+    totals: dict[tuple[str, ...], AreaCount] = {}
+    strata: dict[tuple[str, ...], AreaCount] = {}
+    for r in rows:
+        key = (r["country"], r["area"], r["disease"], r["period_type"], r["period"])
+        is_total = r["sex"] is None and r["age_band"] is None
+        target = totals if is_total else strata
+        count = target.get(key)
+        if count is None:
+            count = target[key] = AreaCount(
+                r["country"],
+                r["area"],
+                int(r["area_level"]),
+                r["disease"],
+                r["period_type"],
+                r["period"],
+                r["period_start"],
+                r["period_end"],
+                from_total=is_total,
+            )
+        if r["cases_suppressed"] or r["cases"] is None:
+            count.withheld = True
+        else:
+            count.cases_known += max(int(r["cases"]), 0)
+        if r.get("submission_id") and r["submission_id"] not in count.submissions:
+            count.submissions = (*count.submissions, r["submission_id"])
+    merged = {**strata, **totals}  # a total, where sent, wins over the sum of its strata
+    return sorted(
+        merged.values(), key=lambda c: (c.country, c.disease, c.period_start, c.area, c.period)
+    )
+
+
+@dataclass(frozen=True)
+class Population:
+    value: int
+    year: int
+    source: str
+
+
+class PopulationLookup:
+    """The registry's population of an area for a year (nearest year it holds)."""
+
+    def __init__(self, countries: Iterable[str]) -> None:
+        self._by_area: dict[str, list[Population]] = defaultdict(list)
+        for country in set(countries):
+            for row in population(country):
+                self._by_area[row.code].append(Population(row.population, row.year, row.source))
+
+    def __call__(self, area: str, year: int) -> Population | None:
+        known = self._by_area.get(area)
+        if not known:
+            return None
+        best = min(known, key=lambda p: (abs(p.year - year), -p.year))
+        return best if best.value > 0 else None
