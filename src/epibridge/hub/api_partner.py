@@ -21,6 +21,8 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from epibridge.hub.access import Principal, own_country_only, visible_countries
+from epibridge.algorithms.burden import LEVEL
+from epibridge.hub.burden import burden
 from epibridge.hub.fhir_export import measure_reports
 from epibridge.hub.gate import Gate
 from epibridge.hub.intake import HubContext
@@ -28,6 +30,8 @@ from epibridge.hub.quality import score_json
 from epibridge.hub.quality import scorecards as quality_scorecards
 from epibridge.hub.regional import COUNTS_AS_OF, Filters, counts_as_of, incidence, lineage
 from epibridge.hub.tables import access_log_table
+from epibridge.model.errors import SourceError
+from epibridge.registry.expansion import expansion_factors
 
 
 def _when(text: str | None, now: datetime) -> datetime:
@@ -113,6 +117,28 @@ def _regional_routes(app: FastAPI, gate: Gate, principal: Callable[..., Principa
         rates = incidence(table)
         rows = [{k: _json(v) for k, v in r.items()} for r in rates.to_pylist()]
         return {"as_of": at.isoformat(), "areas": rows, "withheld": withheld}
+
+    @app.get("/v1/regional/burden")
+    async def regional_burden(
+        who: Annotated[Principal, Depends(principal)],
+        as_of: Annotated[str | None, Query(description="ISO 8601 time; default now")] = None,
+        country: Annotated[list[str] | None, Query()] = None,
+        disease: Annotated[list[str] | None, Query()] = None,
+    ) -> dict[str, Any]:
+        """Incidence per 100,000 by area and period, reported and corrected for reporting
+        completeness and under-ascertainment, with 95% intervals (the map's table)."""
+        at, table, withheld = await visible_cells(who, "regional/burden", as_of, country, disease)
+        try:
+            factors = expansion_factors(current().folder)
+        except SourceError as error:
+            raise api_error(500, "bad_expansion_factors", str(error)) from None
+        rows = await run_in_threadpool(burden, table, factors)
+        return {
+            "as_of": at.isoformat(),
+            "interval_level": LEVEL,
+            "areas": [{k: _json(v) for k, v in r.items()} for r in rows.to_pylist()],
+            "withheld": withheld,
+        }
 
     @app.get("/v1/regional/counts.fhir")
     async def regional_counts_fhir(

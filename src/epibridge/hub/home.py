@@ -311,6 +311,7 @@ class HubHome:
             agreements=self.agreements(),
             spool=self.folder / "spool",
             is_stopped=_stopped_lookup(stops),
+            folder=self.folder,
         )
 
     def open_store(self) -> HubStore:

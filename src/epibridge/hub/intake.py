@@ -71,6 +71,8 @@ class HubContext:
     agreements: Mapping[str, tuple[Agreement, SignatureFile]]
     spool: Path
     is_stopped: Callable[[str, str], bool] = lambda agreement_id, version: False
+    #: The hub's folder (for files an analyst maintains there, e.g. expansion factors).
+    folder: Path | None = None
 
 
 def _recipient(context: HubContext, kid: str) -> OKPKey:
