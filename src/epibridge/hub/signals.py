@@ -16,7 +16,6 @@ registry are left out and listed.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -31,6 +30,7 @@ from epibridge.algorithms.scan import (
     connected_zones,
     space_time_permutation_scan,
 )
+from epibridge.hub.area_counts import area_counts
 from epibridge.model.errors import EpibridgeError
 from epibridge.registry.geography import adjacency, units
 
@@ -59,21 +59,15 @@ def regional_scan(
     replicates: int = MIN_REPLICATES,
 ) -> RegionalScan:
     """Scan the last ``weeks`` weeks of ``disease`` in ``cells`` for space-time clusters."""
-    rows = [r for r in cells.to_pylist() if r["disease"] == disease and r["period_type"] == "week"]
-    if not rows:
+    weekly = [c for c in area_counts(cells) if c.disease == disease and c.period_type == "week"]
+    if not weekly:
         raise SignalError(f"the hub holds no weekly counts of {disease} to scan")
-    totals: dict[tuple[str, date], float] = {}
-    strata: dict[tuple[str, date], float] = defaultdict(float)
-    suppressed = 0
-    for r in rows:
-        key = (r["area"], r["period_start"])
-        cases = 0.0 if r["cases"] is None else float(max(r["cases"], 0))
-        suppressed += 1 if r["cases_suppressed"] else 0
-        if r["sex"] is None and r["age_band"] is None:
-            totals[key] = cases
-        else:
-            strata[key] += cases
-    counts = {**strata, **totals}  # a total, where sent, wins over the sum of its strata
+    counts = {(c.area, c.period_start): float(c.cases_known) for c in weekly}
+    suppressed = sum(
+        1
+        for r in cells.to_pylist()
+        if r["disease"] == disease and r["period_type"] == "week" and r["cases_suppressed"]
+    )
     last = max(start for _, start in counts)
     first = last - timedelta(weeks=weeks - 1)
     week_starts = tuple(first + timedelta(weeks=i) for i in range(weeks))
