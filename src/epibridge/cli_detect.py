@@ -18,10 +18,8 @@ import numpy as np
 import typer
 from rich.console import Console
 
+from epibridge.detection import EARS, Method
 from epibridge.model.errors import EpibridgeError
-
-Method = Literal["ears-c1", "ears-c2", "ears-c3", "farrington", "noufaily", "cusum", "glrnb"]
-EARS: dict[str, Literal["C1", "C2", "C3"]] = {"ears-c1": "C1", "ears-c2": "C2", "ears-c3": "C3"}
 
 
 class DetectOptionError(EpibridgeError):

@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from epibridge.detection import Method
+
 if TYPE_CHECKING:
     from epibridge.hub.home import HubHome
     from epibridge.transport.keystore import KeyStore
@@ -495,6 +497,84 @@ def scan(
     if found.skipped_areas:
         console.print(
             f"left out (no coordinates in the registry): {', '.join(found.skipped_areas)}",
+            soft_wrap=True,
+        )
+
+
+@hub_app.command("detect")
+def detect(
+    disease: Annotated[str, typer.Option("--disease", help="The regional disease code.")],
+    method: Annotated[
+        Method,
+        typer.Option("--method", help="The detector, as for 'epibridge detect'."),
+    ] = "noufaily",
+    weeks: Annotated[
+        int, typer.Option("--weeks", min=1, help="Weeks monitored, ending with the latest held.")
+    ] = 8,
+    as_of: AsOfOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write every monitored point (.csv or .parquet)."),
+    ] = None,
+    home: HubHomeOption = None,
+) -> None:
+    """Outbreak detection over time in every country's and area's weekly counts."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from epibridge.hub.home import HubHome
+    from epibridge.hub.regional import Filters, counts_as_of
+    from epibridge.hub.temporal import regional_detect
+    from epibridge.model.errors import EpibridgeError
+
+    at = _as_of(as_of)
+    with HubHome(_hub_home(home)).open_store() as store:
+        cells = counts_as_of(store.engine, at, Filters(diseases=(disease,)))
+    errors = Console(stderr=True, highlight=False)
+    try:
+        found = regional_detect(cells, disease, method=method, weeks=weeks)
+    except EpibridgeError as exc:
+        errors.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    if found.note is not None:
+        errors.print(f"[bold red]error:[/] {escape(found.note)}", soft_wrap=True)
+        raise typer.Exit(1)
+    alarms = found.alarms
+    span = f"weeks {found.weeks[0]} to {found.weeks[-1]}" if found.weeks else "no weeks"
+    table = Table(title=f"{disease} alarms ({method}), {span}, as of {at:%Y-%m-%d %H:%M} UTC")
+    for col in ("country", "area", "week", "starts", "observed", "expected", "upper", "p"):
+        table.add_column(col, justify="left" if col in ("country", "area", "week") else "right")
+
+    def number(value: float | None, form: str) -> str:
+        return "" if value is None else format(value, form)
+
+    for row in alarms.to_pylist():
+        table.add_row(
+            row["country"],
+            row["area"],
+            row["period"],
+            str(row["week_start"]),
+            number(row["observed"], "d"),
+            number(row["expected"], ".1f"),
+            number(row["upperbound"], ".1f"),
+            number(row["pvalue"], ".3g"),
+        )
+    console = _console()
+    console.print(table)
+    console.print(
+        f"{method}: {found.series} series, {found.points.num_rows:,} monitored points, "
+        f"{alarms.num_rows:,} alarms",
+        soft_wrap=True,
+    )
+    for s in found.skipped:
+        console.print(f"not monitored: {s.country} {s.area}: {escape(s.reason)}", soft_wrap=True)
+    if out is not None:
+        if out.suffix == ".parquet":
+            pq.write_table(found.points, out)
+        else:
+            pcsv.write_csv(found.points, out)
+        console.print(
+            f"wrote {found.points.num_rows:,} monitored points to {escape(str(out))}",
             soft_wrap=True,
         )
 

@@ -25,12 +25,15 @@ import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from epibridge.model.errors import SourceError
 
+#: The detectors of ``epibridge detect`` and ``epibridge hub detect``.
+Method = Literal["ears-c1", "ears-c2", "ears-c3", "farrington", "noufaily", "cusum", "glrnb"]
+EARS: dict[str, Literal["C1", "C2", "C3"]] = {"ears-c1": "C1", "ears-c2": "C2", "ears-c3": "C3"}
 TIME_COLUMNS = ("t", "date")
 
 

@@ -34,6 +34,7 @@ class AreaCount:
     period: str
     period_start: date
     period_end: date
+    calendar: str | None = None
     cases_known: int = 0  # the sum of the known parts
     withheld: bool = False  # a part (or the total) was withheld for disclosure control
     from_total: bool = False  # a total cell was sent (else: the sum of strata)
@@ -66,6 +67,7 @@ def area_counts(cells: pa.Table | Iterable[dict[str, Any]]) -> list[AreaCount]:
                 r["period"],
                 r["period_start"],
                 r["period_end"],
+                r.get("calendar"),
                 from_total=is_total,
             )
         if r["cases_suppressed"] or r["cases"] is None:
