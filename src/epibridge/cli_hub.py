@@ -22,6 +22,8 @@ from rich.table import Table
 from epibridge.detection import Method
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from epibridge.hub.home import HubHome
     from epibridge.transport.keystore import KeyStore
 
@@ -285,6 +287,17 @@ def _as_of(text: str | None) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
+def _write_table(table: pa.Table, out: Path) -> None:
+    """``--out``: Parquet when the name ends in .parquet, else CSV."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    if out.suffix == ".parquet":
+        pq.write_table(table, out)
+    else:
+        pcsv.write_csv(table, out)
+
+
 AsOfOption = Annotated[
     str | None,
     typer.Option(
@@ -311,8 +324,6 @@ def counts(
     home: HubHomeOption = None,
 ) -> None:
     """The regional counts as the hub knew them at a moment, with each cell's lineage."""
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
 
     from epibridge.hub.home import HubHome
     from epibridge.hub.regional import Filters, counts_as_of
@@ -346,10 +357,7 @@ def counts(
     console = _console()
     console.print(summary)
     if out is not None:
-        if out.suffix == ".parquet":
-            pq.write_table(table, out)
-        else:
-            pcsv.write_csv(table, out)
+        _write_table(table, out)
         console.print(f"wrote {table.num_rows:,} cells with their lineage to {escape(str(out))}")
 
 
@@ -372,9 +380,6 @@ def scorecards(
 ) -> None:
     """Data quality per country: completeness, timeliness, validity, consistency."""
     import json
-
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
 
     from epibridge.hub.home import HubHome
     from epibridge.hub.quality import score_json
@@ -425,10 +430,7 @@ def scorecards(
     console = _console()
     console.print(table)
     if out is not None:
-        if out.suffix == ".parquet":
-            pq.write_table(cards.periods, out)
-        else:
-            pcsv.write_csv(cards.periods, out)
+        _write_table(cards.periods, out)
         summary = out.with_suffix(".json")
         summary.write_text(
             json.dumps(
@@ -519,8 +521,6 @@ def detect(
     home: HubHomeOption = None,
 ) -> None:
     """Outbreak detection over time in every country's and area's weekly counts."""
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
 
     from epibridge.hub.home import HubHome
     from epibridge.hub.regional import Filters, counts_as_of
@@ -569,14 +569,104 @@ def detect(
     for s in found.skipped:
         console.print(f"not monitored: {s.country} {s.area}: {escape(s.reason)}", soft_wrap=True)
     if out is not None:
-        if out.suffix == ".parquet":
-            pq.write_table(found.points, out)
-        else:
-            pcsv.write_csv(found.points, out)
+        _write_table(found.points, out)
         console.print(
             f"wrote {found.points.num_rows:,} monitored points to {escape(str(out))}",
             soft_wrap=True,
         )
+
+
+@hub_app.command("burden")
+def burden(
+    disease: Annotated[str, typer.Option("--disease", help="The regional disease code.")],
+    as_of: AsOfOption = None,
+    country: Annotated[
+        list[str] | None, typer.Option("--country", help="Only this country (repeatable).")
+    ] = None,
+    periods: Annotated[
+        int, typer.Option("--periods", min=1, help="Latest periods shown per country.")
+    ] = 4,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write every area and period (.csv or .parquet)."),
+    ] = None,
+    home: HubHomeOption = None,
+) -> None:
+    """Incidence per 100,000 by area and period, reported and corrected for completeness
+    and under-ascertainment, with 95% intervals (the map's table)."""
+    import pyarrow.compute as pc
+
+    from epibridge.hub.burden import burden as estimate
+    from epibridge.hub.home import HubHome
+    from epibridge.hub.regional import Filters, counts_as_of
+    from epibridge.registry.expansion import expansion_factors
+
+    at = _as_of(as_of)
+    hub = HubHome(_hub_home(home))
+    factors = expansion_factors(hub.folder)
+    with hub.open_store() as store:
+        cells = counts_as_of(store.engine, at, Filters(country or (), (disease,)))
+    if cells.num_rows == 0:
+        errors = Console(stderr=True, highlight=False)
+        errors.print(
+            f"[bold red]error:[/] the hub held no counts of {escape(disease)} "
+            f"as of {at:%Y-%m-%d %H:%M} UTC; 'epibridge hub counts' lists what it holds",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    table = estimate(cells, factors)
+    totals = table.filter(pc.equal(table.column("status"), "total")).to_pylist()
+    shown: list[dict[str, object]] = []
+    for code in sorted({str(r["country"]) for r in totals}):
+        mine = sorted(
+            (r for r in totals if r["country"] == code), key=lambda r: str(r["period_start"])
+        )
+        shown += mine[-periods:]
+    title = f"{disease} burden by country (latest {periods} periods), as of {at:%Y-%m-%d} UTC"
+    summary = Table(title=title)
+    for col in (
+        "country",
+        "period",
+        "reported",
+        "per 100k",
+        "completeness",
+        "factor",
+        "corrected (95% interval)",
+        "per 100k corrected",
+    ):
+        summary.add_column(col, justify="left" if col in ("country", "period") else "right")
+
+    def num(value: object, form: str) -> str:
+        return "" if value is None else format(value, form)
+
+    for r in shown:
+        summary.add_row(
+            str(r["country"]),
+            str(r["period"]),
+            num(r["cases"], ",d") or "withheld part",
+            num(r["incidence_per_100k"], ".1f"),
+            num(r["completeness"], ".0%"),
+            num(r["expansion_factor"], ".1f") or "none",
+            f"{num(r['cases_corrected'], ',.0f')} "
+            f"({num(r['cases_corrected_low'], ',.0f')}-{num(r['cases_corrected_high'], ',.0f')})",
+            num(r["incidence_corrected"], ".1f"),
+        )
+    console = _console()
+    console.print(summary)
+    statuses = table.group_by("status").aggregate([([], "count_all")]).to_pylist()
+    console.print(
+        ", ".join(f"{s['count_all']:,} {s['status']}" for s in statuses)
+        + " rows; factors: "
+        + "; ".join(
+            f"{f.country} {f.factor:g} ({f.low:g}-{f.high:g})"
+            for (c, d), f in sorted(factors.items())
+            if d == disease and c in {r["country"] for r in totals}
+        ),
+        soft_wrap=True,
+    )
+    if out is not None:
+        _write_table(table, out)
+        console.print(f"wrote {table.num_rows:,} rows to {escape(str(out))}", soft_wrap=True)
 
 
 @hub_app.command("lineage")

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
 from epibridge.algorithms.burden import poisson_interval
+from epibridge.cli import app
 from epibridge.hub.burden import BURDEN, burden
-from epibridge.registry.expansion import ExpansionFactor, expansion_factors
+from epibridge.model.schema import RELEASE_COUNTS
+from epibridge.registry.expansion import FILE_NAME, ExpansionFactor, expansion_factors
 from epibridge.registry.geography import population, units
+from tests.hub import test_intake
 from tests.hub.payloads import as_of_cell
+from tests.hub.test_intake import NOW, Hub
+from tests.hub.test_regional import A, _send
+
+hub = test_intake.hub
+world = test_intake.world
+url = test_intake.url
 
 FACTORS = expansion_factors()
 
@@ -153,3 +166,36 @@ def test_each_period_is_estimated_on_its_own() -> None:
     assert totals["2026-W03"]["completeness"] == pytest.approx(10 / len(codes))
     assert not math.isnan(totals["2026-W03"]["cases_corrected"])
     assert burden(_table([]), FACTORS).num_rows == 0
+
+
+@pytest.mark.parametrize("url", ["sqlite"], indirect=True)
+def test_hub_burden_on_the_command_line(hub: Hub, tmp_path: Path, url: str) -> None:
+    codes, _ = _khm()
+    rows = [as_of_cell(code, 12, week=w) for w in range(3) for code in codes[w:]]
+    _send(hub, tmp_path, A, pa.Table.from_pylist(rows, RELEASE_COUNTS), at_hours=0)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "hub.toml").write_text(f'[hub]\ndatabase = "{url}"\n', encoding="utf-8")
+    (home / FILE_NAME).write_text(
+        "country,disease,factor,low,high,interval,population,source,note\n"
+        "KHM,DENGUE,2.0,1.5,3.0,95% CI,all ages,a test study,\n",
+        "utf-8",
+    )
+    out = tmp_path / "burden.parquet"
+    at = (NOW + timedelta(hours=1)).isoformat()
+    base = ["hub", "burden", "--as-of", at, "--home", str(home)]
+    runner = CliRunner()
+    done = runner.invoke(
+        app, [*base, "--disease", "DENGUE", "--out", str(out)], env={"COLUMNS": "200"}
+    )
+    assert done.exit_code == 0, done.output
+    assert "KHM 2 (1.5-3)" in done.stdout  # the hub's own factor, not the default 9.1
+    written = pq.read_table(out)
+    statuses = written.column("status").to_pylist()
+    assert statuses.count("total") == 3 and statuses.count("imputed") == 0 + 1 + 2
+    total = [r for r in written.to_pylist() if r["status"] == "total"][-1]
+    assert total["cases"] == 12 * (len(codes) - 2)
+    assert total["completeness"] == pytest.approx((len(codes) - 2) / len(codes))
+    missing = runner.invoke(app, [*base, "--disease", "CHOLERA"])
+    assert missing.exit_code == 1
+    assert "no counts of CHOLERA" in missing.stderr and "Traceback" not in missing.output
