@@ -9,7 +9,7 @@ may see (``access.visible_countries``); a country asked for and not visible is n
 No ``from __future__ import annotations``: FastAPI reads the route signatures at runtime.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -20,8 +20,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from epibridge.hub.access import Principal, own_country_only, visible_countries
 from epibridge.algorithms.burden import LEVEL
+from epibridge.hub.access import Principal, own_country_only, visible_countries
 from epibridge.hub.burden import burden
 from epibridge.hub.fhir_export import measure_reports
 from epibridge.hub.gate import Gate
@@ -60,6 +60,37 @@ def register_partner_routes(
     gate = Gate(current, clock, api_error)
     _regional_routes(app, gate, principal)
     _submission_routes(app, gate, principal)
+
+
+def _burden_route(
+    app: FastAPI,
+    gate: Gate,
+    principal: Callable[..., Principal],
+    visible_cells: Callable[..., Awaitable[tuple[datetime, pa.Table, list[str]]]],
+) -> None:
+    current, api_error = gate.current, gate.api_error
+
+    @app.get("/v1/regional/burden")
+    async def regional_burden(
+        who: Annotated[Principal, Depends(principal)],
+        as_of: Annotated[str | None, Query(description="ISO 8601 time; default now")] = None,
+        country: Annotated[list[str] | None, Query()] = None,
+        disease: Annotated[list[str] | None, Query()] = None,
+    ) -> dict[str, Any]:
+        """Incidence per 100,000 by area and period, reported and corrected for reporting
+        completeness and under-ascertainment, with 95% intervals (the map's table)."""
+        at, table, withheld = await visible_cells(who, "regional/burden", as_of, country, disease)
+        try:
+            factors = expansion_factors(current().folder)
+        except SourceError as error:
+            raise api_error(500, "bad_expansion_factors", str(error)) from None
+        rows = await run_in_threadpool(burden, table, factors)
+        return {
+            "as_of": at.isoformat(),
+            "interval_level": LEVEL,
+            "areas": [{k: _json(v) for k, v in r.items()} for r in rows.to_pylist()],
+            "withheld": withheld,
+        }
 
 
 def _regional_routes(app: FastAPI, gate: Gate, principal: Callable[..., Principal]) -> None:
@@ -118,27 +149,7 @@ def _regional_routes(app: FastAPI, gate: Gate, principal: Callable[..., Principa
         rows = [{k: _json(v) for k, v in r.items()} for r in rates.to_pylist()]
         return {"as_of": at.isoformat(), "areas": rows, "withheld": withheld}
 
-    @app.get("/v1/regional/burden")
-    async def regional_burden(
-        who: Annotated[Principal, Depends(principal)],
-        as_of: Annotated[str | None, Query(description="ISO 8601 time; default now")] = None,
-        country: Annotated[list[str] | None, Query()] = None,
-        disease: Annotated[list[str] | None, Query()] = None,
-    ) -> dict[str, Any]:
-        """Incidence per 100,000 by area and period, reported and corrected for reporting
-        completeness and under-ascertainment, with 95% intervals (the map's table)."""
-        at, table, withheld = await visible_cells(who, "regional/burden", as_of, country, disease)
-        try:
-            factors = expansion_factors(current().folder)
-        except SourceError as error:
-            raise api_error(500, "bad_expansion_factors", str(error)) from None
-        rows = await run_in_threadpool(burden, table, factors)
-        return {
-            "as_of": at.isoformat(),
-            "interval_level": LEVEL,
-            "areas": [{k: _json(v) for k, v in r.items()} for r in rows.to_pylist()],
-            "withheld": withheld,
-        }
+    _burden_route(app, gate, principal, visible_cells)
 
     @app.get("/v1/regional/counts.fhir")
     async def regional_counts_fhir(

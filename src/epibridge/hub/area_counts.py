@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 import pyarrow as pa
 
-from epibridge.registry.geography import population
+from epibridge.registry.geography import population, to_current
 
 
 @dataclass
@@ -77,6 +77,35 @@ def area_counts(cells: pa.Table | Iterable[dict[str, Any]]) -> list[AreaCount]:
         if r.get("submission_id") and r["submission_id"] not in count.submissions:
             count.submissions = (*count.submissions, r["submission_id"])
     merged = {**strata, **totals}  # a total, where sent, wins over the sum of its strata
+    return sorted(
+        merged.values(), key=lambda c: (c.country, c.disease, c.period_start, c.area, c.period)
+    )
+
+
+def on_current_units(counts: list[AreaCount], on: date) -> list[AreaCount]:
+    """The same counts re-keyed to the units valid on ``on``: a retired unit's counts go
+    to its successors (the registry's crosswalk, e.g. Viet Nam's 2025 merger of 63
+    provinces into 34), so that a series keeps its history across a boundary change.
+    Successor shares below 1 (a split) are rounded to whole cases; counts that land on
+    the same unit and period are added (withheld if any part was). Areas the registry
+    does not know stay as they are."""
+    merged: dict[tuple[str, str, str, str, str], AreaCount] = {}
+    for c in counts:
+        try:
+            targets = to_current(c.area, on) or [(c.area, 1.0)]
+        except KeyError:
+            targets = [(c.area, 1.0)]
+        for code, weight in targets:
+            key = (c.country, code, c.disease, c.period_type, c.period)
+            into = merged.get(key)
+            cases = c.cases_known if weight == 1.0 else round(c.cases_known * weight)
+            if into is None:
+                merged[key] = replace(c, area=code, cases_known=cases)
+            else:
+                into.cases_known += cases
+                into.withheld = into.withheld or c.withheld
+                into.from_total = into.from_total and c.from_total
+                into.submissions = tuple(dict.fromkeys((*into.submissions, *c.submissions)))
     return sorted(
         merged.values(), key=lambda c: (c.country, c.disease, c.period_start, c.area, c.period)
     )

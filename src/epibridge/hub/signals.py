@@ -11,7 +11,8 @@ is a cross-border signal.
 
 Cells withheld by disclosure control (1 to k-1 cases) count as 0: the scan can only miss
 a small cluster because of them, never invent one. Areas without coordinates in the
-registry are left out and listed.
+registry are left out and listed; a retired area's weeks count for the unit that holds it
+on the last week (the registry's crosswalk).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from epibridge.algorithms.scan import (
     connected_zones,
     space_time_permutation_scan,
 )
-from epibridge.hub.area_counts import area_counts
+from epibridge.hub.area_counts import area_counts, on_current_units
 from epibridge.model.errors import EpibridgeError
 from epibridge.registry.geography import adjacency, units
 
@@ -62,6 +63,7 @@ def regional_scan(
     weekly = [c for c in area_counts(cells) if c.disease == disease and c.period_type == "week"]
     if not weekly:
         raise SignalError(f"the hub holds no weekly counts of {disease} to scan")
+    weekly = on_current_units(weekly, max(c.period_start for c in weekly))
     counts = {(c.area, c.period_start): float(c.cases_known) for c in weekly}
     suppressed = sum(
         1

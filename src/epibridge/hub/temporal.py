@@ -27,6 +27,10 @@ detectors treat NA as R's ``surveillance`` does (docs/algorithms/):
 
 So a withheld cell can hide an alarm for a few weeks; it can never raise one.
 
+A retired area's weeks count for the unit that holds it on the last week (the registry's
+crosswalk: Viet Nam's 2025 merger of 63 provinces into 34), so a merged province keeps its
+history.
+
 Series without enough history before the monitored weeks for the chosen method (counted
 from the first week the series has a cell) are not run; they are listed with the reason.
 Monthly (and other non-weekly) cells are not mixed in, nor weeks of another calendar than
@@ -49,7 +53,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from epibridge.detection import EARS, Method
-from epibridge.hub.area_counts import AreaCount, area_counts
+from epibridge.hub.area_counts import AreaCount, area_counts, on_current_units
 from epibridge.model.errors import EpibridgeError
 from epibridge.registry.calendars import canonical_system
 
@@ -273,9 +277,10 @@ def regional_detect(
             f"the hub holds no counts of {disease}; 'epibridge hub counts' lists what it holds"
         )
     weekly = [r for r in rows if r["period_type"] == "week"]
-    counts, other_calendar = _weekly_counts(
-        [c for c in area_counts(weekly) if c.period_type == "week"]
-    )
+    held = [c for c in area_counts(weekly) if c.period_type == "week"]
+    if held:  # series keep their history across boundary changes (the registry's crosswalk)
+        held = on_current_units(held, max(c.period_start for c in held))
+    counts, other_calendar = _weekly_counts(held)
     skipped = [
         SkippedSeries(c, a, f"weeks of the {cal!r} calendar, not ISO weeks")
         for (c, a), cal in sorted(other_calendar.items())
