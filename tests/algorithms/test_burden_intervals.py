@@ -60,3 +60,14 @@ def test_log_sigma_covers_the_wider_side_of_a_published_interval() -> None:
     assert math.exp(math.log(9.1) - 1.96 * sigma) < 6.6
     with pytest.raises(ValueError, match="low <= factor <= high"):
         log_sigma(5.0, 6.0, 8.0)
+
+
+@pytest.mark.parametrize("p", [0.025, 0.975])
+def test_the_expansion_for_large_counts_agrees_with_the_quadrature(p: float) -> None:
+    from epibridge.algorithms.burden import _cornish_fisher, _quadrature
+
+    shapes = np.repeat([40.0, 55.0, 400.0, 5000.0], 4)
+    sigmas = np.tile([0.002, 0.05, 0.3, 1.0], 4)
+    np.testing.assert_allclose(
+        _cornish_fisher(shapes, sigmas, p), _quadrature(shapes, sigmas, p), rtol=1e-4
+    )

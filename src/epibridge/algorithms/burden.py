@@ -16,8 +16,12 @@ Two quantities, both vectorized over arrays of cells:
 
 The product of a gamma and a log-normal variable has no closed-form quantile. Its CDF is
 ``P(L F <= q) = E_Z[ P(L <= q exp(-m - sigma Z)) ]`` with ``Z`` standard normal: a
-Gauss-Hermite sum (64 nodes) of regularized incomplete gamma functions, solved for the
-quantile by bisection on ``log q``. Cells share few distinct ``(x, sigma)`` pairs (counts
+Gauss-Hermite sum (64 nodes) of regularized incomplete gamma functions (or the mirror
+image over L, whichever is smoother), solved for the quantile by bisection on ``log q``.
+From a count of 40 on, a fourth-order Cornish-Fisher expansion of ``log(L F)`` (its
+cumulants are polygamma functions plus sigma^2) gives the same bounds to 1e-4 relative,
+at a fraction of the cost; with an exact factor the bounds are exact gamma quantiles.
+Cells share few distinct ``(x, sigma)`` pairs (counts
 are small integers, sigma is per country and disease), so the work is done once per
 distinct pair and scattered back: a whole regional table costs milliseconds.
 """
@@ -28,7 +32,15 @@ import math
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import gammainc, ndtr, polygamma, roots_hermite, roots_legendre
+from scipy.special import (
+    digamma,
+    gammainc,
+    gammaincinv,
+    ndtr,
+    polygamma,
+    roots_hermite,
+    roots_legendre,
+)
 from scipy.stats import gamma as gamma_dist
 from scipy.stats import norm
 
@@ -40,6 +52,8 @@ _LEGENDRE_NODES, _LEGENDRE_WEIGHTS = roots_legendre(128)
 _U_NODES = (_LEGENDRE_NODES + 1) / 2  # Gauss-Legendre on (0, 1)
 _U_WEIGHTS = _LEGENDRE_WEIGHTS / 2
 _BISECTIONS = 64
+#: From this gamma shape on, quantiles come from a Cornish-Fisher expansion.
+CORNISH_FISHER_FROM = 40.0
 
 
 def z_value(level: float) -> float:
@@ -70,38 +84,55 @@ def poisson_interval(cases: FloatArray, level: float = LEVEL) -> tuple[FloatArra
     return low, high
 
 
-def _product_quantile(shape: FloatArray, sigma: FloatArray, p: float) -> FloatArray:
-    """Quantile ``p`` of ``L * exp(sigma Z)``, L ~ Gamma(shape, 1), Z ~ Normal(0, 1).
+def _cornish_fisher(a: FloatArray, sigma: FloatArray, p: float) -> FloatArray:
+    """Quantile ``p`` of ``L exp(sigma Z)`` from the first four cumulants of its log:
+    those of log Gamma(a) (polygamma functions) plus sigma^2; accurate to 1e-4 relative
+    from a = 40 (tested against the quadrature)."""
+    z = float(norm.ppf(p))
+    k2 = polygamma(1, a) + sigma**2
+    g1 = polygamma(2, a) / k2**1.5
+    g2 = polygamma(3, a) / k2**2
+    w = z + (z * z - 1) * g1 / 6 + (z**3 - 3 * z) * g2 / 24 - (2 * z**3 - 5 * z) * g1**2 / 36
+    return np.asarray(np.exp(digamma(a) + w * np.sqrt(k2)), dtype=np.float64)
 
-    The CDF is an expectation over whichever of the two variables is the wider on the log
-    scale, so that the integrand (the other one's CDF) is smooth at the quadrature nodes:
-    over Z by Gauss-Hermite when sigma is at most the log-gamma's standard deviation, else
-    over L's probability scale by Gauss-Legendre (nodes at gamma quantiles)."""
-    out = np.zeros(shape.shape)
-    positive = shape > 0
-    if not positive.any():
-        return out
-    a = shape[positive]
-    s = sigma[positive]
-    over_z = s <= np.sqrt(polygamma(1, a))
+
+def _quadrature(a: FloatArray, s: FloatArray, p: float) -> FloatArray:
+    """Quantile ``p`` of ``L exp(s Z)`` by bisection on the CDF, an expectation over
+    whichever of the two variables is the wider on the log scale, so that the integrand
+    (the other one's CDF) is smooth at the quadrature nodes: over Z by Gauss-Hermite when
+    s is at most the log-gamma's standard deviation, else over L's probability scale by
+    Gauss-Legendre (nodes at gamma quantiles)."""
     lo = np.log(np.maximum(gamma_dist.ppf(1e-12, a), 1e-300)) - 8 * s - 1
     hi = np.log(gamma_dist.ppf(1 - 1e-12, a)) + 8 * s + 1
-    z_shift = np.sqrt(2.0) * _NODES[None, :] * s[:, None]
+    over_z = s <= np.sqrt(polygamma(1, a))
+    z_shift = np.sqrt(2.0) * _NODES[None, :] * s[over_z, None]
     z_weights = _WEIGHTS / np.sqrt(np.pi)
-    log_l = np.log(gamma_dist.ppf(_U_NODES[None, :], a[:, None]))
+    log_l = np.log(gamma_dist.ppf(_U_NODES[None, :], a[~over_z, None]))
+    a_z = a[over_z, None]
+    s_l = s[~over_z, None]
+    cdf = np.empty(a.shape)
     for _ in range(_BISECTIONS):
         mid = (lo + hi) / 2
-        cdf = np.where(
-            over_z,
-            (z_weights * gammainc(a[:, None], np.exp(mid[:, None] - z_shift))).sum(axis=1),
-            (_U_WEIGHTS * ndtr((mid[:, None] - log_l) / np.where(s > 0, s, 1.0)[:, None])).sum(
-                axis=1
-            ),
-        )
+        cdf[over_z] = (z_weights * gammainc(a_z, np.exp(mid[over_z, None] - z_shift))).sum(1)
+        cdf[~over_z] = (_U_WEIGHTS * ndtr((mid[~over_z, None] - log_l) / s_l)).sum(1)
         below = cdf < p
         lo = np.where(below, mid, lo)
         hi = np.where(below, hi, mid)
-    out[positive] = np.exp((lo + hi) / 2)
+    return np.asarray(np.exp((lo + hi) / 2), dtype=np.float64)
+
+
+def _product_quantile(shape: FloatArray, sigma: FloatArray, p: float) -> FloatArray:
+    """Quantile ``p`` of ``L * exp(sigma Z)``, L ~ Gamma(shape, 1), Z ~ Normal(0, 1):
+    exact (the inverse incomplete gamma) when sigma is 0, a Cornish-Fisher expansion for
+    shapes of 40 and more, quadrature otherwise."""
+    out = np.zeros(shape.shape)
+    exact = (shape > 0) & (sigma == 0)
+    expansion = (shape >= CORNISH_FISHER_FROM) & (sigma > 0)
+    numeric = (shape > 0) & (sigma > 0) & ~expansion
+    out[exact] = gammaincinv(shape[exact], p)
+    out[expansion] = _cornish_fisher(shape[expansion], sigma[expansion], p)
+    if numeric.any():
+        out[numeric] = _quadrature(shape[numeric], sigma[numeric], p)
     return out
 
 

@@ -354,22 +354,36 @@ def space_time_permutation_scan(
     observed = _zone_sums(member, _recent_sums(y, weeks))
     llr = llr_high(observed, expected, total)
 
-    area_of_case = np.repeat(np.arange(y.shape[0]), y.sum(axis=1).astype(np.intp))
-    time_of_case = np.concatenate(
-        [np.repeat(np.arange(y.shape[1]), row.astype(np.intp)) for row in y]
-    )
-    # 0 = last time point, ..., weeks - 1; earlier points all fall in cell `weeks`
-    back = np.minimum(y.shape[1] - 1 - time_of_case, weeks)
+    # The permutation null shuffles the cases' times among the cases, area totals and time
+    # totals fixed: the table of counts is then multivariate hypergeometric. Only the last
+    # `weeks` time points are told apart (cell j = j + 1 points back; cell `weeks` = all
+    # earlier ones), so each replicate is drawn area by area and cell by cell with
+    # hypergeometric draws vectorized over the replicates: the cost grows with areas x
+    # weeks, not with the number of cases.
+    area_totals = y.sum(axis=1).astype(np.int64)
+    recent = y[:, ::-1][:, :weeks].sum(axis=0)
+    cell_totals = np.append(recent, y.sum() - recent.sum()).astype(np.int64)
 
     def simulate(n: int) -> FloatArray:
-        shuffled = rng.permuted(np.broadcast_to(back, (n, back.size)), axis=1)
-        cell = area_of_case[None, :] * (weeks + 1) + shuffled
-        flat = cell + (np.arange(n) * y.shape[0] * (weeks + 1))[:, None]
-        table = np.bincount(flat.ravel(), minlength=n * y.shape[0] * (weeks + 1))
-        table = table.reshape(n, y.shape[0], weeks + 1)[:, :, :weeks]
-        return np.cumsum(table, axis=2).astype(np.float64)
+        remaining = np.broadcast_to(cell_totals, (n, weeks + 1)).copy()
+        table = np.zeros((n, y.shape[0], weeks + 1), dtype=np.int64)
+        for i, cases in enumerate(area_totals):
+            if cases == 0:
+                continue
+            left = np.full(n, cases, dtype=np.int64)
+            pool = remaining.sum(axis=1)
+            for j in range(weeks):
+                good = remaining[:, j]
+                pool = pool - good
+                drawn = rng.hypergeometric(good, pool, left)
+                table[:, i, j] = drawn
+                remaining[:, j] -= drawn
+                left -= drawn
+            table[:, i, weeks] = left
+            remaining[:, weeks] -= left
+        return np.cumsum(table[:, :, :weeks], axis=2).astype(np.float64)
 
-    per_chunk = max(1, min(replicates, 2_000_000 // max(1, back.size)))
+    per_chunk = replicates
     null_max = _null_maxima(simulate, member, expected, total, replicates, per_chunk)
     return _result(
         "space-time permutation",

@@ -46,10 +46,32 @@ class AreaCount:
         return None if self.withheld else self.cases_known
 
 
+_NEEDED = (
+    "country",
+    "area",
+    "area_level",
+    "disease",
+    "period_type",
+    "period",
+    "period_start",
+    "period_end",
+    "calendar",
+    "sex",
+    "age_band",
+    "cases",
+    "cases_suppressed",
+    "submission_id",
+)
+
+
 def area_counts(cells: pa.Table | Iterable[dict[str, Any]]) -> list[AreaCount]:
     """One whole count per (country, area, disease, period type, period) of ``cells``
     (rows of ``regional.counts_as_of``), in a stable order."""
-    rows = cells.to_pylist() if isinstance(cells, pa.Table) else cells
+    rows = (
+        cells.select([c for c in _NEEDED if c in cells.column_names]).to_pylist()
+        if isinstance(cells, pa.Table)
+        else cells
+    )
     totals: dict[tuple[str, ...], AreaCount] = {}
     strata: dict[tuple[str, ...], AreaCount] = {}
     for r in rows:
@@ -90,11 +112,22 @@ def on_current_units(counts: list[AreaCount], on: date) -> list[AreaCount]:
     the same unit and period are added (withheld if any part was). Areas the registry
     does not know stay as they are."""
     merged: dict[tuple[str, str, str, str, str], AreaCount] = {}
+    successors: dict[str, list[tuple[str, float]]] = {}
+    borrowed: set[tuple[str, str, str, str, str]] = set()  # keys holding the caller's object
     for c in counts:
-        try:
-            targets = to_current(c.area, on) or [(c.area, 1.0)]
-        except KeyError:
-            targets = [(c.area, 1.0)]
+        targets = successors.get(c.area)
+        if targets is None:
+            try:
+                targets = to_current(c.area, on) or [(c.area, 1.0)]
+            except KeyError:
+                targets = [(c.area, 1.0)]
+            successors[c.area] = targets
+        if targets == [(c.area, 1.0)]:
+            key = (c.country, c.area, c.disease, c.period_type, c.period)
+            if key not in merged:
+                merged[key] = c  # unchanged and alone so far: no copy needed
+                borrowed.add(key)
+                continue
         for code, weight in targets:
             key = (c.country, code, c.disease, c.period_type, c.period)
             into = merged.get(key)
@@ -102,6 +135,9 @@ def on_current_units(counts: list[AreaCount], on: date) -> list[AreaCount]:
             if into is None:
                 merged[key] = replace(c, area=code, cases_known=cases)
             else:
+                if key in borrowed:  # never change the caller's counts
+                    merged[key] = into = replace(into)
+                    borrowed.discard(key)
                 into.cases_known += cases
                 into.withheld = into.withheld or c.withheld
                 into.from_total = into.from_total and c.from_total
@@ -123,13 +159,17 @@ class PopulationLookup:
 
     def __init__(self, countries: Iterable[str]) -> None:
         self._by_area: dict[str, list[Population]] = defaultdict(list)
+        self._memo: dict[tuple[str, int], Population | None] = {}
         for country in set(countries):
             for row in population(country):
                 self._by_area[row.code].append(Population(row.population, row.year, row.source))
 
     def __call__(self, area: str, year: int) -> Population | None:
+        key = (area, year)
+        if key in self._memo:
+            return self._memo[key]
         known = self._by_area.get(area)
-        if not known:
-            return None
-        best = min(known, key=lambda p: (abs(p.year - year), -p.year))
-        return best if best.value > 0 else None
+        best = min(known, key=lambda p: (abs(p.year - year), -p.year)) if known else None
+        found = best if best is not None and best.value > 0 else None
+        self._memo[key] = found
+        return found

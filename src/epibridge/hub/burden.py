@@ -275,11 +275,12 @@ def _finish(rows: list[_Row], level: float) -> pa.Table:
             "incidence_corrected_low": rate_low * per_corrected,
             "incidence_corrected_high": rate_high * per_corrected,
         }
-    records = []
-    for i, r in enumerate(rows):
-        record = dict(r.base)
-        for name, values in columns.items():
-            value = float(values[i])
-            record[name] = None if np.isnan(value) else value
-        records.append(record)
-    return pa.Table.from_pylist(records, BURDEN)
+    base = pa.Table.from_pylist(
+        [r.base for r in rows],
+        pa.schema([f for f in BURDEN if f.name not in columns]),
+    )
+    for name, values in columns.items():
+        base = base.append_column(
+            BURDEN.field(name), pa.array(values, type=pa.float64(), mask=np.isnan(values))
+        )
+    return base.select(BURDEN.names).cast(BURDEN)

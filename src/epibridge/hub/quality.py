@@ -27,6 +27,7 @@ comprehensive, case definition, laboratory confirmation) comes from the hub's
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 import tomllib
@@ -43,7 +44,7 @@ from sqlalchemy import Engine, select
 from epibridge.hub.regional import cases_as_of, counts_as_of, counts_received
 from epibridge.hub.tables import submission_receipts_table, submissions_table, utc
 from epibridge.model.errors import EpibridgeError
-from epibridge.registry.geography import units
+from epibridge.registry.geography import Unit, units
 
 ON_TIME_DAYS = 7
 JUMP_FACTOR = 3.0
@@ -133,8 +134,13 @@ def expected_areas(country: str, level: int, on: date, seen: set[str]) -> set[st
     """The areas expected to report at ``level`` on ``on``: the registry's units of the
     country valid that day, or, for a country the registry does not hold at that level,
     the areas it ever reported (``seen``)."""
-    registry = {u.code for u in units(country) if u.level == level and u.valid_on(on)}
+    registry = {u.code for u in _units_at(country, level) if u.valid_on(on)}
     return registry if registry else set(seen)
+
+
+@functools.cache
+def _units_at(country: str, level: int) -> tuple[Unit, ...]:
+    return tuple(u for u in units(country) if u.level == level)
 
 
 def _median(values: Sequence[float | None]) -> float | None:
