@@ -3,7 +3,8 @@
 ``join`` pins the hub, ``seal`` puts a protected release in the outbox, ``push`` sends
 what is due over HTTP, ``status`` shows every item, ``export`` writes one to a file for
 a USB stick, ``receipt`` records the receipt the hub handed back for it, ``trust``
-installs a trust list that came by file. Registered on the main app by ``cli.py``.
+installs a trust list that came by file, ``alerts`` fetches and acknowledges the hub's
+alerts. Registered on the main app by ``cli.py``.
 """
 
 from __future__ import annotations
@@ -248,6 +249,65 @@ def audit(
     console.print(f"  {done.included} acknowledged submissions proven in the log")
     if done.countersigned:
         console.print(f"  countersigned head {done.tree_size} as {where.name}")
+
+
+@node_app.command("alerts")
+def alerts(
+    ack: Annotated[
+        str | None, typer.Option("--ack", help="Acknowledge this alert (its id) to the hub.")
+    ] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who read the alert (with --ack).")] = None,
+    fetch: Annotated[
+        bool, typer.Option("--fetch/--no-fetch", help="Fetch the hub's inbox first.")
+    ] = True,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help=f"The hub's address (default: ${HUB_URL_ENV} or the joined)."),
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Fetch the hub's alerts for this country (signatures checked), list them, acknowledge."""
+    import os
+
+    from epibridge.cli_keys import _passphrase
+    from epibridge.node import hub_link
+    from epibridge.node.alerts import acknowledge, hub_transport, list_alerts, pull
+
+    if ack is not None and not by:
+        raise typer.BadParameter("say who read the alert: --by NAME", param_hint="--ack")
+    where, console = _home(home), _console()
+    if fetch or ack is not None:
+        transport = hub_transport(
+            where, _passphrase(confirm=False), url or os.environ.get(HUB_URL_ENV), _now
+        )
+        try:
+            if fetch:
+                report = pull(where, transport, hub_link.trust(where, _now()), _now())
+                console.print(f"{len(report.kept)} alerts from the hub")
+                for refused in report.refused:
+                    console.print(f"[red]refused[/] {escape(refused)}", soft_wrap=True)
+            if ack is not None and by:
+                acknowledge(where, transport, ack, by, _now())
+                console.print(f"acknowledged {ack} as read by {escape(by)}")
+        finally:
+            transport.close()
+    table = Table(title="alerts", box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
+    for col in ("alert", "status", "weeks", "countries", "acknowledged"):
+        table.add_column(col, no_wrap=col != "countries")
+    kept = list_alerts(where)
+    for a in kept:
+        table.add_row(
+            a.alert_id,
+            str(a.alert.get("status")),
+            f"{a.alert.get('first_week')} to {a.alert.get('last_week')}",
+            ", ".join(a.alert.get("countries", [])),
+            str(a.acknowledged["by"]) if a.acknowledged else "no",
+        )
+    console.print(table)
+    for a in kept:
+        console.print(f"  {a.alert_id}: {escape(str(a.alert.get('title')))}", soft_wrap=True)
+    if not kept:
+        console.print("no alerts kept on this node")
 
 
 def register(app: typer.Typer) -> None:

@@ -923,3 +923,8 @@ def register(app: typer.Typer) -> None:
     hub_app.add_typer(hub_users_app, name="users")
     app.add_typer(hub_app, name="hub")
     app.add_typer(audit_app, name="audit")
+
+
+from epibridge.cli_alerts import alerts_app  # noqa: E402 (registered last)
+
+hub_app.add_typer(alerts_app, name="alerts")

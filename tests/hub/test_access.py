@@ -31,6 +31,8 @@ ENDPOINTS = {
     "status": f"/v1/submissions/{A}",
     "rejections": "/v1/rejections",
     "access-log": "/v1/access-log",
+    "alerts": "/v1/alerts",
+    "alerts-inbox": "/v1/alerts/inbox",
 }
 # Who gets what (KHM's data; LAO's data manager is another country's user).
 ALLOWED = {
@@ -43,6 +45,7 @@ ALLOWED = {
         "status",
         "rejections",
         "access-log",
+        "alerts",
     },
     "hub_analyst": {
         "regional",
@@ -52,6 +55,7 @@ ALLOWED = {
         "submissions",
         "status",
         "rejections",
+        "alerts",
     },
     "khm_data_manager": {
         "regional",
@@ -61,11 +65,31 @@ ALLOWED = {
         "submissions",
         "status",
         "rejections",
+        "alerts",
+        "alerts-inbox",
     },
-    "khm_epidemiologist": {"regional", "fhir", "incidence", "burden", "submissions", "status"},
-    "lao_data_manager": {"regional", "fhir", "incidence", "burden", "submissions", "rejections"},
-    "observer": {"regional", "fhir", "incidence", "burden"},
-    "node": {"submissions", "status", "rejections"},
+    "khm_epidemiologist": {
+        "regional",
+        "fhir",
+        "incidence",
+        "burden",
+        "submissions",
+        "status",
+        "alerts",
+        "alerts-inbox",
+    },
+    "lao_data_manager": {
+        "regional",
+        "fhir",
+        "incidence",
+        "burden",
+        "submissions",
+        "rejections",
+        "alerts",
+        "alerts-inbox",
+    },
+    "observer": {"regional", "fhir", "incidence", "burden", "alerts"},
+    "node": {"submissions", "status", "rejections", "alerts", "alerts-inbox"},
 }
 
 

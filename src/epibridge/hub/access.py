@@ -11,6 +11,10 @@ access token. Each has a role, and every role but the hub's own acts for one cou
 | ``scorecards.read`` | all | all | own + median | own + median | median | no |
 | ``log.read`` | yes | yes | yes | yes | yes | yes |
 | ``access_log.read`` | yes | no | no | no | no | no |
+| ``alerts.read`` | all | all | own | own | verified | own |
+| ``alerts.manage`` | yes | yes | no | no | no | no |
+| ``alerts.inbox`` | no | no | own | own | no | own |
+| ``alerts.ack`` | no | no | own | own | no | own |
 
 (data manager and epidemiologist: ``country_data_manager`` and
 ``country_epidemiologist``.)
@@ -19,6 +23,10 @@ access token. Each has a role, and every role but the hub's own acts for one cou
 (``recipient_terms.onward_sharing``): the hub received everything, but passes a
 country's data to partners only when that country agreed to it. Every decision, allowed
 or refused, is written to the access log with its reason.
+
+For alerts, "own" means alerts concerning the principal's country (any of the alert's
+countries: both sides of a border), and observers see only verified alerts
+(``alert_decision``). ``alerts.manage`` is changing status, owner and comments.
 """
 
 from __future__ import annotations
@@ -50,6 +58,10 @@ Action: TypeAlias = Literal[
     "scorecards.read",
     "log.read",
     "access_log.read",
+    "alerts.read",
+    "alerts.manage",
+    "alerts.inbox",
+    "alerts.ack",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 
@@ -69,6 +81,10 @@ _POLICY: dict[Action, frozenset[str]] = {
     ),
     "log.read": frozenset(ROLES),
     "access_log.read": frozenset({"hub_admin"}),
+    "alerts.read": frozenset(ROLES),
+    "alerts.manage": frozenset({"hub_admin", "hub_analyst"}),
+    "alerts.inbox": frozenset(COUNTRY_ROLES),
+    "alerts.ack": frozenset(COUNTRY_ROLES),
 }
 
 
@@ -108,6 +124,29 @@ def decide(principal: Principal, action: Action, country: str | None = None) -> 
             False,
             "not_your_country",
             f"{principal.name} acts for {principal.country}; this is {country}'s",
+        )
+    return Decision(True, "allowed", "allowed")
+
+
+def alert_decision(
+    principal: Principal, action: Action, countries: Iterable[str], status: str
+) -> Decision:
+    """``decide`` for one alert: a country role only for alerts concerning its country, an
+    observer only for verified alerts."""
+    decision = decide(principal, action)
+    if not decision.allowed:
+        return decision
+    concerned = sorted(countries)
+    if principal.role in COUNTRY_ROLES and principal.country not in concerned:
+        return Decision(
+            False,
+            "not_your_country",
+            f"{principal.name} acts for {principal.country}; this alert concerns "
+            f"{', '.join(concerned)}",
+        )
+    if principal.role == "observer" and status != "verified":
+        return Decision(
+            False, "not_verified", f"observers see verified alerts only; this one is {status}"
         )
     return Decision(True, "allowed", "allowed")
 

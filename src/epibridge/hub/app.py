@@ -37,6 +37,7 @@ from starlette.requests import ClientDisconnect
 
 from epibridge import __version__
 from epibridge.hub.access import Principal
+from epibridge.hub.api_alerts import register_alert_routes
 from epibridge.hub.api_log import register_log_routes
 from epibridge.hub.api_partner import register_partner_routes
 from epibridge.hub.auth import (
@@ -272,6 +273,7 @@ def create_app(
     _upload_routes(app, uploads, clock, authenticated)
     register_log_routes(app, current, clock, authenticated, principal, ApiError)
     register_partner_routes(app, current, clock, principal, ApiError)
+    register_alert_routes(app, current, clock, principal, ApiError)
 
     @app.put("/v1/submissions/{submission_id}")
     async def submit(

@@ -10,7 +10,10 @@ shows up as a problem naming the row:
    and every stored submission has a leaf;
 3. each signed tree head verifies with a hub signing key of the trust list, says what its
    row says, and its root is the root of that many leaves now;
-4. each countersignature verifies with a signing key of its country and names the head.
+4. each countersignature verifies with a signing key of its country and names the head;
+5. each alert event has its leaf (kind ``alert``, subject ``<alert_id>/<event_no>``) saying
+   what the event row says, every alert leaf names a stored event, and each alert's row
+   hashes to the ``state_sha256`` of its latest leaf (``alert_store.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine, select
 
+from epibridge.hub.alert_store import LOG_KIND as ALERT_KIND
+from epibridge.hub.alert_store import alerts as stored_alerts
+from epibridge.hub.alert_store import events as alert_events
 from epibridge.hub.log import (
     COUNTERSIGNATURE_TYPE,
     HEAD_TYPE,
@@ -50,6 +56,8 @@ class AuditReport:
     submissions: int = 0
     heads: int = 0
     countersignatures: int = 0
+    alerts: int = 0
+    alert_events: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -60,8 +68,11 @@ def _verify(token: str, trust: TrustList, country: str, typ: str, at: Any) -> di
     return verify_compact(token, key, typ)
 
 
-def _leaves(engine: Engine, report: AuditReport) -> dict[str, dict[str, Any]]:
-    """Check numbering, form and hashes; the submission entries by id."""
+def _leaves(
+    engine: Engine, report: AuditReport, alert_leaves: dict[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Check numbering, form and hashes; the submission entries by id (and the alert
+    entries by subject into ``alert_leaves``)."""
     found: dict[str, dict[str, Any]] = {}
     for expected, row in enumerate(entries(engine), start=1):
         report.leaves += 1
@@ -81,7 +92,45 @@ def _leaves(engine: Engine, report: AuditReport) -> dict[str, dict[str, Any]]:
             report.problems.append(f"leaf {row.seq}: kind {row.kind!r} differs from its entry")
         if row.kind == "submission":
             found[row.subject] = {"seq": row.seq, **entry}
+        elif row.kind == ALERT_KIND and alert_leaves is not None:
+            alert_leaves[row.subject] = {"seq": row.seq, **entry}
     return found
+
+
+def _alerts(engine: Engine, logged: dict[str, dict[str, Any]], report: AuditReport) -> None:
+    """Every alert event against its leaf; every alert row against its latest leaf."""
+    latest: dict[str, dict[str, Any]] = {}
+    with engine.connect() as c:
+        for event in alert_events(c):
+            report.alert_events += 1
+            subject = f"{event.alert_id}/{event.event_no}"
+            leaf = logged.pop(subject, None)
+            if leaf is None:
+                report.problems.append(f"alert event {subject} is stored but not in the log")
+                continue
+            expected = event.entry(str(leaf.get("state_sha256")))
+            for key in sorted(expected):
+                if expected[key] != leaf.get(key):
+                    report.problems.append(
+                        f"alert event {subject} (leaf {leaf['seq']}): {key} is "
+                        f"{expected[key]!r} in the store but {leaf.get(key)!r} in the log"
+                    )
+            latest[event.alert_id] = leaf
+        for alert in stored_alerts(c):
+            report.alerts += 1
+            leaf = latest.get(alert.alert_id)
+            if leaf is None:
+                report.problems.append(f"alert {alert.alert_id} is stored with no logged event")
+            elif alert.state_sha256() != leaf.get("state_sha256"):
+                report.problems.append(
+                    f"alert {alert.alert_id}: its stored state no longer hashes to the one "
+                    f"logged by its last event (leaf {leaf['seq']}): the row was changed "
+                    "outside the hub"
+                )
+    for subject, leaf in logged.items():
+        report.problems.append(
+            f"leaf {leaf['seq']} names alert event {subject}, which is not stored"
+        )
 
 
 def _submissions(engine: Engine, logged: dict[str, dict[str, Any]], report: AuditReport) -> None:
@@ -156,9 +205,12 @@ def audit_verify(
     """Check everything; the report lists the problems (empty when the log is sound)."""
     report = AuditReport()
     progress("checking the leaves")
-    logged = _leaves(engine, report)
+    alert_leaves: dict[str, dict[str, Any]] = {}
+    logged = _leaves(engine, report, alert_leaves)
     progress("checking every submission against its leaf")
     _submissions(engine, logged, report)
+    progress("checking every alert and its events against their leaves")
+    _alerts(engine, alert_leaves, report)
     progress("checking the signed tree heads and countersignatures")
     _heads(engine, trust, report)
     return report

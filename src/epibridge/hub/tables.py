@@ -257,3 +257,76 @@ assertion_ids_table = Table(
     PrimaryKeyConstraint("issuer", "jti", name="pk_assertion_ids"),
     Index("ix_assertion_ids_expires_at", "expires_at"),
 )
+
+# Alerts raised from detection signals (``hub/alerts.py``): the current state of each; every
+# change is also an ``alert_events`` row and a transparency-log leaf of kind "alert".
+# ``countries``, ``areas`` and ``detail`` are JSON (sorted lists; an object).
+alerts_table = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", Text, nullable=False),
+    Column("disease", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("owner", Text, nullable=True),
+    Column("title", Text, nullable=False),
+    Column("countries", Text, nullable=False),
+    Column("areas", Text, nullable=False),
+    Column("first_week", Date, nullable=False),
+    Column("last_week", Date, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("cross_border", Boolean, nullable=False),
+    Column("detail", Text, nullable=False),
+    PrimaryKeyConstraint("alert_id", name="pk_alerts"),
+    CheckConstraint("kind IN ('temporal', 'cluster')", name="ck_alerts_kind"),
+    CheckConstraint(
+        "status IN ('new', 'under_review', 'verified', 'discarded', 'closed')",
+        name="ck_alerts_status",
+    ),
+    CheckConstraint("first_week <= last_week", name="ck_alerts_weeks"),
+    Index("ix_alerts_disease_status", "disease", "status"),
+)
+
+# Every change of an alert, numbered per alert from 1 (append-only).
+alert_events_table = Table(
+    "alert_events",
+    metadata,
+    Column(
+        "alert_id",
+        Text,
+        ForeignKey("alerts.alert_id", name="fk_alert_events_alert"),
+        nullable=False,
+    ),
+    Column("event_no", Integer, autoincrement=False, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("text", Text, nullable=False),
+    PrimaryKeyConstraint("alert_id", "event_no", name="pk_alert_events"),
+    CheckConstraint("event_no >= 1", name="ck_alert_events_no"),
+)
+
+# One row per alert, country concerned and channel (node, webhook, email).
+alert_deliveries_table = Table(
+    "alert_deliveries",
+    metadata,
+    Column(
+        "alert_id",
+        Text,
+        ForeignKey("alerts.alert_id", name="fk_alert_deliveries_alert"),
+        nullable=False,
+    ),
+    Column("country", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("acknowledged_at", UTCDateTime, nullable=True),
+    Column("acknowledged_by", Text, nullable=True),
+    Column("escalated_at", UTCDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    PrimaryKeyConstraint("alert_id", "country", "channel", name="pk_alert_deliveries"),
+    CheckConstraint("channel IN ('node', 'webhook', 'email')", name="ck_alert_deliveries_channel"),
+    Index("ix_alert_deliveries_country", "country"),
+)
