@@ -53,6 +53,7 @@ from epibridge.hub.intake import HubContext, IntakeRefused, Receipt, receive
 from epibridge.hub.uploads import UPLOAD_TTL, UploadError, Uploads
 from epibridge.hub.users import TOKEN_PREFIX, principal_of
 from epibridge.transport.seal import SUPPORTED_VERSIONS
+from epibridge.web import register_dashboard
 
 logger = logging.getLogger(__name__)
 
@@ -273,6 +274,7 @@ def create_app(
     _upload_routes(app, uploads, clock, authenticated)
     register_log_routes(app, current, clock, authenticated, principal, ApiError)
     register_partner_routes(app, current, clock, principal, ApiError)
+    register_dashboard(app, current, clock)
     register_alert_routes(app, current, clock, principal, ApiError)
 
     @app.put("/v1/submissions/{submission_id}")

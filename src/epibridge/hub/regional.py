@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -145,10 +145,15 @@ def insert_payload(connection: Connection, submission_id: str, payload: Payload)
 
 @dataclass(frozen=True)
 class Filters:
-    """Optional restrictions of an as-of query."""
+    """Optional restrictions of an as-of query. ``period_from`` and ``period_to`` (used by
+    ``counts_as_of`` only) keep the cells whose period starts on or between them
+    (inclusive); the restriction is in the SQL, so a one-week map reads one week (index
+    ``ix_regional_counts_series``)."""
 
     countries: Sequence[str] = ()
     diseases: Sequence[str] = ()
+    period_from: date | None = None
+    period_to: date | None = None
 
 
 def _live(at: datetime) -> Any:
@@ -184,6 +189,10 @@ def counts_as_of(engine: Engine, at: datetime, filters: Filters = Filters()) -> 
         ranked = ranked.where(c.c.country.in_(list(filters.countries)))
     if filters.diseases:
         ranked = ranked.where(c.c.disease.in_(list(filters.diseases)))
+    if filters.period_from is not None:
+        ranked = ranked.where(c.c.period_start >= filters.period_from)
+    if filters.period_to is not None:
+        ranked = ranked.where(c.c.period_start <= filters.period_to)
     sub = ranked.subquery("ranked")
     query = (
         select(*[col for col in sub.c if col.name != "rank"])
