@@ -13,7 +13,8 @@ from tests.conftest import TODAY
 
 def test_demo_ingests_everything(tmp_path: Path) -> None:
     console = Console(record=True, width=120)
-    results = run_demo(tmp_path / "ws", TODAY, console)
+    run = run_demo(tmp_path / "ws", TODAY, console)
+    results = run.ingested
     assert len(results) == len(INPUTS)
     for item, result in zip(INPUTS, results, strict=True):
         summary = json.loads((tmp_path / "ws" / item.profile / "summary.json").read_text())
@@ -29,19 +30,14 @@ def test_demo_ingests_everything(tmp_path: Path) -> None:
         p.parent.name: json.loads(p.read_text())
         for p in (tmp_path / "ws" / "releases").glob("*/receipt.json")
     }
-    assert sorted(receipts) == sorted({"PER", "TWN", "BRA", "LKA", "PHL", "LAO", "KHM"})
+    assert sorted(receipts) == sorted(
+        {"PER", "TWN", "BRA", "LKA", "PHL", "LAO", "KHM", "THA", "VNM", "MMR"}
+    )
     assert receipts["BRA"]["datasets"]["counts"]["privacy"]["epsilon"] == 1.0
     assert "pseudonyms" in receipts["PER"]["datasets"]["cases"]
     assert "suppression" in receipts["LKA"]["datasets"]["counts"]
-    assert len({r["agreement"]["id"] for r in receipts.values()}) == 7
+    assert len({r["agreement"]["id"] for r in receipts.values()}) == 10
     assert "what each node lets leave" in text and "BRA-HUB-DENGUE-DP" in text
-
-    # Running the release stage again starts the demo nodes afresh (else the privacy
-    # budget, 3 releases of epsilon 1, would refuse the fourth).
-    from epibridge.demo_release import protect_all
-
-    for _ in range(3):
-        assert len(protect_all(tmp_path / "ws", TODAY, console)) == len(INPUTS)
 
     # Stage 3: every release sealed and pushed to a real hub process, receipts verified.
     from epibridge.hub.home import HubHome
@@ -51,5 +47,40 @@ def test_demo_ingests_everything(tmp_path: Path) -> None:
     assert sorted(s.origin_country for s in held) == sorted(receipts)
     assert "sealed, pushed, received" in text
     assert text.count("receipt verified") == len(receipts)
-    assert "the log and the store agree" in text and "7 inclusion proofs" in text
+    assert "the log and the store agree" in text and "10 inclusion proofs" in text
     assert "data quality at the hub" in text
+
+    # Stage 4: detection at the hub finds every planted outbreak, the border one as a
+    # cross-border cluster of Svay Rieng (KH-20) and Tay Ninh (VN-N80).
+    assert all(f.found for f in run.detection.findings), run.detection.findings
+    border = run.detection.cross_border
+    assert border and {"KH-20", "VN-N80"} <= set(border[0].areas)
+    assert set(border[0].countries) == {"KHM", "VNM"}
+    assert "found 3 of 3 planted outbreaks" in text
+    burden = run.detection.burden
+    assert burden.num_rows > 0 and "dengue burden" in text
+
+    # Stage 5: the cross-border alert was verified, sent to both countries and
+    # acknowledged by each node; the others wait in the analyst's inbox.
+    verified = [a for a in run.alerts.alerts if a.status == "verified"]
+    assert len(verified) == 1 and verified[0].cross_border
+    assert set(verified[0].countries) == {"KHM", "VNM"}
+    acked = {(d.alert_id, d.country) for d in run.alerts.deliveries if d.acknowledged_at}
+    assert acked == {(verified[0].alert_id, "KHM"), (verified[0].alert_id, "VNM")}
+    for country in ("KHM", "VNM"):
+        kept = tmp_path / "ws" / "nodes" / country / "alerts"
+        assert (kept / f"{verified[0].alert_id}.jws").is_file()
+        assert (kept / f"{verified[0].alert_id}.ack.json").is_file()
+
+    # Stage 6: users to log in as (tokens only in an owner-only file), what to look at.
+    users = tmp_path / "ws" / "dashboard-users.txt"
+    assert users.stat().st_mode & 0o777 == 0o600
+    assert "What to look at first" in text and "hub_analyst" in users.read_text()
+    assert "ebu_" not in text  # no token printed
+
+    # Running the release stage again starts the demo nodes afresh (else the privacy
+    # budget, 3 releases of epsilon 1, would refuse the fourth).
+    from epibridge.demo_release import protect_all
+
+    for _ in range(3):
+        assert len(protect_all(tmp_path / "ws", TODAY, console)) == len(INPUTS)

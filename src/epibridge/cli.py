@@ -180,11 +180,30 @@ def demo(
         ),
     ] = Path("epibridge-demo"),
     today: Annotated[str | None, typer.Option(help="Day of the run (YYYY-MM-DD).")] = None,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve/--no-serve",
+            help="Keep serving the dashboard after the run (until Ctrl-C), or print the "
+            "summary and exit.",
+        ),
+    ] = True,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="The dashboard's port (127.0.0.1).")
+    ] = 8000,
 ) -> None:
-    """Ingest the shipped real datasets into a local workspace and show what happened."""
+    """The whole chain on embedded defaults: ingest, protect, seal, hub, detect, alert,
+    acknowledge; then the dashboard at http://127.0.0.1:PORT (docs/demo.md)."""
     from epibridge.demo import run_demo
+    from epibridge.hub.serve import port_is_free
 
-    run_demo(workspace, _day(today), console)
+    if not port_is_free(port):
+        raise typer.BadParameter(
+            f"port {port} on 127.0.0.1 is taken (another demo still running?): stop it, "
+            "or choose another with --port",
+            param_hint="--port",
+        )
+    run_demo(workspace, _day(today), console, serve=serve, port=port)
 
 
 cli_node.register(app)

@@ -643,7 +643,8 @@ def burden(
         summary.add_row(
             str(r["country"]),
             str(r["period"]),
-            num(r["cases"], ",d") or "withheld part",
+            num(r["cases"], ",d")
+            + (f" + {r['areas_withheld']} withheld" if r["areas_withheld"] else ""),
             num(r["incidence_per_100k"], ".1f"),
             num(r["completeness"], ".0%"),
             num(r["expansion_factor"], ".1f") or "none",

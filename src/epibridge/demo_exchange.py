@@ -3,11 +3,12 @@
 Sets up, under the workspace, what operators set up by hand (docs/exchange.md): a hub
 folder (``WORKSPACE/hub``: SQLite, keys, trust list), each country's keys in its node
 home, enrolment, each node joining the hub, each agreement signed by both parties and
-registered. Then it starts ``epibridge hub serve`` as a separate process on a free local
-port, seals each release into its node's outbox and pushes it over HTTP; each node checks
-the hub's signed receipt, then audits the hub's transparency log (its submission is
-included, the head extends what it saw) and countersigns the head. The hub process is
-stopped at the end and the whole log is verified against the store.
+registered. ``running_hub`` seals each release into its node's outbox and runs
+``epibridge hub serve`` as a separate process (on the dashboard's port, or a free local
+one) for the rest of the demo; ``exchange_all`` pushes each outbox over HTTP; each node
+checks the hub's signed receipt, then audits the hub's transparency log (its submission
+is included, the head extends what it saw) and countersigns the head; the whole log is
+verified against the store.
 
 Passphrases are random, made for this run and held only in memory (the hub process gets
 its own through its environment): the demo's keys are not meant to be used again. The
@@ -23,6 +24,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,13 +170,26 @@ def _outcomes(workspace: Path, results: list[ProtectResult]) -> list[Delivered]:
     return found
 
 
-def exchange_all(
-    workspace: Path, results: list[ProtectResult], console: Console
-) -> list[Delivered]:
-    """Seal every release and push it through its node's outbox to a hub process."""
-    port = free_local_port()
+@dataclass
+class DemoHub:
+    """The demo's hub process and what the demo keeps to talk to it as each party."""
+
+    hub: HubHome
+    hub_pass: str
+    passes: dict[str, str]  # each country's key passphrase, made for this run
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@contextmanager
+def running_hub(
+    workspace: Path, results: list[ProtectResult], console: Console, port: int | None = None
+) -> Iterator[DemoHub]:
+    """Set up the hub and the nodes, seal every release, and run ``epibridge hub serve``
+    (on ``port``, else a free local port) until the block ends."""
+    port = port or free_local_port()
     url = f"http://127.0.0.1:{port}"
-    started = time.perf_counter()
     hub, hub_pass, passes = _set_up(workspace, results, url, console)
     _seal_all(workspace, results, passes)
     log = workspace / "hub" / "serve.log"
@@ -185,16 +201,7 @@ def exchange_all(
     try:
         _wait_for(url, process, log)
         console.print(f"hub process {process.pid} serving at {url} (log: {log})", soft_wrap=True)
-        rng = random.Random()
-        for result in results:
-            country = result.receipt["sender"]
-            push_over_http(workspace / "nodes" / country, passes[country], url, _now, rng)
-        audited = [
-            check_log(
-                workspace / "nodes" / r.receipt["sender"], passes[r.receipt["sender"]], url, _now
-            )
-            for r in results
-        ]
+        yield DemoHub(hub, hub_pass, passes, url, process, log)
     finally:
         process.terminate()
         try:
@@ -202,6 +209,22 @@ def exchange_all(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def exchange_all(
+    running: DemoHub, workspace: Path, results: list[ProtectResult], console: Console
+) -> list[Delivered]:
+    """Push every sealed release through its node's outbox to the running hub."""
+    started = time.perf_counter()
+    hub, hub_pass, passes, url = running.hub, running.hub_pass, running.passes, running.url
+    rng = random.Random()
+    for result in results:
+        country = result.receipt["sender"]
+        push_over_http(workspace / "nodes" / country, passes[country], url, _now, rng)
+    audited = [
+        check_log(workspace / "nodes" / r.receipt["sender"], passes[r.receipt["sender"]], url, _now)
+        for r in results
+    ]
     seconds = time.perf_counter() - started
     delivered = _outcomes(workspace, results)
     table = Table(title="sealed, pushed, received (node outbox -> hub intake, over HTTP)")

@@ -18,9 +18,10 @@ month, as released) and area of the level the country releases:
   (``algorithms/burden.py``). A country without a factor is corrected for completeness
   only, and says so (``expansion_factor`` empty).
 
-Each country also gets a ``total`` row per period (area = the country code, level 0).
-Rows whose count was withheld for disclosure control (1 to k-1 cases, ``withheld``) keep
-their place on the map without a number. Areas without a registry population have
+Each country also gets a ``total`` row per period (area = the country code, level 0):
+its ``cases`` are the known ones and ``areas_withheld`` says how many areas' counts were
+withheld. Rows whose count was withheld for disclosure control (1 to k-1 cases,
+``withheld``) keep their place on the map without a number. Areas without a registry population have
 counts but no rates. Reporting delay is not corrected here (see nowcasting): the most
 recent periods are provisional.
 """
@@ -56,6 +57,7 @@ BURDEN = pa.schema(
         pa.field("period_end", pa.date32()),
         pa.field("status", pa.string()),
         pa.field("cases", pa.int64()),
+        pa.field("areas_withheld", pa.int32()),
         pa.field("population", pa.int64()),
         pa.field("population_year", pa.int32()),
         pa.field("incidence_per_100k", pa.float64()),
@@ -158,7 +160,7 @@ def _group_rows(
     out: list[_Row] = []
     pool_cases = pool_population = 0
     known_cases = 0
-    withheld_any = False
+    withheld = 0
     for c in group:
         pop = lookup(c.area, start.year)
         status = "withheld" if c.withheld else "reported"
@@ -168,7 +170,7 @@ def _group_rows(
                 pool_cases += c.cases
                 pool_population += pop.value
         else:
-            withheld_any = True
+            withheld += 1
         out.append(
             _Row(
                 {
@@ -177,6 +179,7 @@ def _group_rows(
                     "area_level": c.area_level,
                     "status": status,
                     "cases": c.cases,
+                    "areas_withheld": int(c.withheld),
                     "population": pop.value if pop else None,
                     "population_year": pop.year if pop else None,
                 },
@@ -207,6 +210,7 @@ def _group_rows(
                     "area_level": first.area_level,
                     "status": "imputed",
                     "cases": None,
+                    "areas_withheld": 0,
                     "population": pop.value,
                     "population_year": pop.year,
                 },
@@ -230,7 +234,8 @@ def _group_rows(
                 "area": country,
                 "area_level": 0,
                 "status": "total",
-                "cases": None if withheld_any else known_cases,
+                "cases": known_cases,
+                "areas_withheld": withheld,
                 "population": total_population if total_population else None,
                 "population_year": start.year if total_population else None,
             },

@@ -48,6 +48,16 @@ def app_from_environment() -> FastAPI:
     return build_app(home, os.environ[PASSPHRASE_ENV], os.environ.get(PUBLIC_URL_ENV) or None)
 
 
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:``port`` now."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_local_port() -> int:
     """A TCP port free on 127.0.0.1 right now (for a hub started on this machine)."""
     with socket.socket() as s:
