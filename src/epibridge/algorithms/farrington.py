@@ -71,8 +71,9 @@ from scipy.stats import t as t_dist
 
 from epibridge.algorithms.glm import (
     GlmFit,
-    fit_log_poisson,
-    hat_values,
+    SharedDesign,
+    fit_log_poisson_shared,
+    hat_values_at,
     linkinv,
     pearson_dispersion,
 )
@@ -386,15 +387,12 @@ def _run_block(
         mask &= np.isfinite(offset)
     p = control.no_periods
     n_cols = 2 + (p if p > 1 else 0)
-    x = np.zeros((n_fits, longest, n_cols))
-    x[..., 0] = 1.0
-    x[..., 1] = np.broadcast_to(layout.wtime, (n_series, n_points, longest)).reshape(n_fits, -1)
+    x = _design(layout, n_series, n_cols)
     columns = np.zeros((n_fits, n_cols), dtype=np.bool_)
     columns[:, 0] = True
     columns[:, 1] = control.trend
     if p > 1:
         for lev in range(1, p + 1):
-            x[..., 1 + lev] = level == lev
             columns[:, 1 + lev] = (mask & (level == lev)).any(axis=1)
         # treatment contrasts: the lowest level present is the reference
         reference = np.argmax(columns[:, 2:], axis=1)
@@ -415,7 +413,7 @@ def _run_block(
             no_trend = fitted.columns[redo].copy()
             no_trend[:, 1] = False
             sub = _fit_flexible(
-                x[redo], y[redo], mask[redo], no_trend, _rows(offset, redo), control
+                x.rows(redo), y[redo], mask[redo], no_trend, _rows(offset, redo), control
             )
             fitted = _overwrite(fitted, sub, redo)
             eta0 = np.einsum("np,np->n", fitted.glm.coef, x0) + offset_now
@@ -441,8 +439,23 @@ def _run_block(
     }
 
 
+def _design(layout: _Layout, n_series: int, n_cols: int) -> SharedDesign:
+    """The design of every fit: one matrix per distinct baseline layout (for integer
+    epochs usually a single one), fits ordered series-major like the block."""
+    n_points, longest = layout.index.shape
+    per_point = np.zeros((n_points, longest, n_cols))
+    per_point[..., 0] = 1.0
+    per_point[..., 1] = layout.wtime
+    for lev in range(1, n_cols - 1):
+        per_point[..., 1 + lev] = layout.level == lev
+    distinct, inverse = np.unique(per_point.reshape(n_points, -1), axis=0, return_inverse=True)
+    matrices = distinct.reshape(-1, longest, n_cols)
+    group = np.tile(np.asarray(inverse, dtype=np.intp).reshape(-1), n_series)
+    return SharedDesign(matrices, group)
+
+
 def _fit_flexible(
-    x: FloatArray,
+    x: SharedDesign,
     y: FloatArray,
     mask: BoolArray,
     columns: BoolArray,
@@ -451,29 +464,65 @@ def _fit_flexible(
 ) -> _Fitted:
     """R's algo.farrington.fitGLM.flexible for a batch (steps 3 to 6)."""
     columns = columns.copy()
-    glm = fit_log_poisson(x, y, mask, columns, offset=offset)
+    glm = fit_log_poisson_shared(x, y, mask, columns, offset=offset)
     retry = ~glm.converged & columns[:, 1]
     if retry.any():
         columns[retry, 1] = False
-        again = fit_log_poisson(
-            x[retry], y[retry], mask[retry], columns[retry], offset=_rows(offset, retry)
+        again = fit_log_poisson_shared(
+            x.rows(retry), y[retry], mask[retry], columns[retry], offset=_rows(offset, retry)
         )
         glm = _overwrite_glm(glm, again, retry)
     ok = glm.converged & (glm.df_residual > 0)
-    phi = np.fmax(pearson_dispersion(glm, y, mask), 1.0)
     dispersion = pearson_dispersion(glm, y, mask)
+    phi = np.fmax(dispersion, 1.0)
     if control.reweight:
-        hat = hat_values(glm, x, mask, columns)
-        resid = 1.5 * (np.cbrt(y) ** 2 * glm.mu ** (-1.0 / 6.0) - np.sqrt(glm.mu))
-        s = resid / np.sqrt(phi[:, None] * (1.0 - hat))
-        big = mask & (s > control.weights_threshold)
-        inverse = np.where(big, s**-2.0, 1.0)
-        gamma = mask.sum(axis=1) / np.sum(np.where(mask, inverse, 0.0), axis=1)
-        omega = np.where(mask, gamma[:, None] * inverse, 0.0)
-        glm = fit_log_poisson(x, y, mask, columns, prior_weights=omega, offset=offset)
-        phi = np.fmax(pearson_dispersion(glm, y, mask), 1.0)
+        omega = mask.astype(np.float64)
+        changed, weights = _reweighting(glm, x, y, mask, phi, control.weights_threshold)
+        # a fit whose weights all stay 1 would be refitted to exactly the same numbers
+        if changed.any():
+            omega[changed] = weights
+            sub = fit_log_poisson_shared(
+                x.rows(changed),
+                y[changed],
+                mask[changed],
+                columns[changed],
+                prior_weights=weights,
+                offset=_rows(offset, changed),
+            )
+            glm = _overwrite_glm(glm, sub, changed)
+            phi[changed] = np.fmax(pearson_dispersion(sub, y[changed], mask[changed]), 1.0)
         dispersion = pearson_dispersion(glm, y, mask, weights=omega)  # R's quirk (step 6)
     return _Fitted(glm=glm, columns=columns, phi=phi, dispersion=dispersion, ok=ok)
+
+
+def _reweighting(
+    glm: GlmFit,
+    x: SharedDesign,
+    y: FloatArray,
+    mask: BoolArray,
+    phi: FloatArray,
+    threshold: float,
+) -> tuple[BoolArray, FloatArray]:
+    """Step 5: the fits whose weights change, and their new weights omega.
+
+    Anscombe residuals above the threshold need y > 0 (else the residual is negative),
+    so they are only computed there.
+    """
+    rows, obs = np.nonzero(mask & (y > 0))
+    mu = glm.mu[rows, obs]
+    hat = hat_values_at(glm, x, rows, obs)
+    resid = 1.5 * (np.cbrt(y[rows, obs]) ** 2 * mu ** (-1.0 / 6.0) - np.sqrt(mu))
+    s = resid / np.sqrt(phi[rows] * (1.0 - hat))
+    big = s > threshold
+    changed = np.zeros(len(y), dtype=np.bool_)
+    changed[rows[big]] = True
+    # the same arithmetic as for every row, on the changed rows only
+    position = np.cumsum(changed) - 1
+    inverse = np.ones((int(changed.sum()), y.shape[1]))
+    inverse[position[rows[big]], obs[big]] = s[big] ** -2.0
+    sub_mask = mask[changed]
+    gamma = sub_mask.sum(axis=1) / np.sum(np.where(sub_mask, inverse, 0.0), axis=1)
+    return changed, np.where(sub_mask, gamma[:, None] * inverse, 0.0)
 
 
 def _trend_kept(
@@ -580,12 +629,18 @@ def _r_quantile(
 
 
 def _enough_cases(counts: FloatArray, limit54: tuple[int, int]) -> BoolArray:
-    """At least limit54[0] cases in the limit54[1] weeks ending at t (False if any NaN)."""
+    """At least limit54[0] cases in the limit54[1] weeks ending at t (False if one of
+    those weeks is NaN, as R's sum is NA; a NaN elsewhere in the series does not count)."""
     cases, weeks = limit54
-    total = np.full(counts.shape, np.nan)
-    cumulative = np.cumsum(np.concatenate([np.zeros((counts.shape[0], 1)), counts], axis=1), 1)
-    total[:, weeks - 1 :] = cumulative[:, weeks:] - cumulative[:, :-weeks]
-    return np.asarray(np.nan_to_num(total, nan=-np.inf) >= cases, dtype=np.bool_)
+    pad = np.zeros((counts.shape[0], 1))
+    missing = np.isnan(counts)
+    known = np.cumsum(np.concatenate([pad, np.where(missing, 0.0, counts)], axis=1), 1)
+    gaps = np.cumsum(np.concatenate([pad, missing.astype(np.float64)], axis=1), 1)
+    total = np.full(counts.shape, -np.inf)
+    window = known[:, weeks:] - known[:, :-weeks]
+    complete = (gaps[:, weeks:] - gaps[:, :-weeks]) == 0
+    total[:, weeks - 1 :] = np.where(complete, window, -np.inf)
+    return np.asarray(total >= cases, dtype=np.bool_)
 
 
 def _floats(values: object) -> FloatArray:
