@@ -2,7 +2,8 @@
 
 ``raise`` runs the space-time scan and temporal detection over what the hub holds for a
 disease and raises or merges alerts (``hub/alerts.py``); ``list`` and ``show`` read them;
-``status``, ``owner`` and ``comment`` review them; ``escalate`` retries failed webhooks and
+``status``, ``owner`` and ``comment`` review them; ``ihr`` prints the IHR Annex 2 worksheet
+pre-filled from the data; ``escalate`` retries failed webhooks and
 e-mails and escalates deliveries nobody acknowledged. Registered on ``hub_app`` at the
 end of ``cli_hub.py``; imports of ``cli_hub`` are made inside the commands, so either
 module can be imported first.
@@ -320,3 +321,41 @@ def escalate(
         f"{len(report.escalated)} deliveries escalated, escalation contact told "
         f"{report.notified} times"
     )
+
+
+@alerts_app.command("ihr")
+def ihr(
+    alert_id: Annotated[str, typer.Argument(metavar="ALERT_ID", help="The alert's id.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the worksheet (JSON) here instead of printing it."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Use the data the hub held then (ISO 8601). Default: now."),
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """The alert's IHR Annex 2 worksheet, pre-filled from the hub's data (JSON), for the
+    national focal point to complete and sign (dashboard or POST /v1/alerts/ID/ihr)."""
+    import json
+
+    from epibridge.cli_hub import _as_of
+    from epibridge.hub.alert_store import read
+    from epibridge.hub.ihr import completions, prefill
+
+    with _hub(home).open_store() as store:
+        with store.engine.connect() as c:
+            alert = read(c, alert_id)
+            signed = completions(c, alert_id)
+        worksheet = prefill(store.engine, alert, _as_of(as_of))
+    text = json.dumps(worksheet, indent=2, ensure_ascii=False) + "\n"
+    console = _console()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"wrote the IHR worksheet of {alert_id} to {escape(str(out))}")
+    if signed:
+        who = ", ".join(f"{d['country']} ({d['signed_by']}, {d['signed_at']})" for d in signed)
+        typer.echo(f"signed worksheets: {who}", err=True)

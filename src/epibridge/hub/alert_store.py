@@ -49,6 +49,7 @@ EventKind = Literal[
     "delivered",
     "acknowledged",
     "escalated",
+    "ihr_signed",  # a national focal point signed the IHR Annex 2 worksheet (hub/ihr.py)
 ]
 EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 

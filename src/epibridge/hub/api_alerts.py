@@ -1,4 +1,6 @@
-"""The alerts API: read alerts, review them, and the nodes' inbox and acknowledgement.
+"""The alerts API: read alerts, review them, the nodes' inbox and acknowledgement, and the
+IHR Annex 2 worksheet (``hub/ihr.py``): pre-filled for anyone who may read the alert,
+completed and signed by a country's epidemiologist or data manager of a country concerned.
 
 Every route resolves the caller, decides with ``access`` (``alerts.read``,
 ``alerts.manage``, ``alerts.inbox``, ``alerts.ack``; for one alert ``alert_decision``: a
@@ -17,7 +19,7 @@ from fastapi import Depends, FastAPI, Query
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from epibridge.hub.access import Action, Principal, alert_decision, decide
+from epibridge.hub.access import Action, Principal, alert_decision, decide, visible_countries
 from epibridge.hub.alert_config import AlertConfig, load_config
 from epibridge.hub.alert_delivery import (
     Delivery,
@@ -30,11 +32,29 @@ from epibridge.hub.alert_store import STATUSES, Alert, AlertError, events, read,
 from epibridge.hub.alert_store import alerts as stored_alerts
 from epibridge.hub.alerts import comment, set_owner, set_status
 from epibridge.hub.gate import Gate
+from epibridge.hub.ihr import (
+    ANSWERS,
+    MAX_TEXT,
+    QUESTIONS,
+    Reply,
+    complete,
+    completions,
+    prefill,
+    sign_decision,
+    sign_worksheet,
+    visible_completions,
+)
 from epibridge.hub.intake import HubContext
 from epibridge.hub.users import log_access
 from epibridge.model.errors import KeyedFileError
 
-_STATUS = {"unknown_alert": 404, "invalid_transition": 409, "not_delivered": 409}
+_STATUS = {
+    "unknown_alert": 404,
+    "invalid_transition": 409,
+    "not_delivered": 409,
+    "role_not_allowed": 403,
+    "not_your_country": 403,
+}
 
 
 class StatusChange(BaseModel):
@@ -48,6 +68,18 @@ class OwnerChange(BaseModel):
 
 class Comment(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
+
+
+class IhrReply(BaseModel):
+    answer: str = Field(description=f"One of {', '.join(ANSWERS)}.")
+    justification: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
+class IhrCompletion(BaseModel):
+    answers: dict[str, IhrReply] = Field(
+        description=f"One answer per question: {', '.join(QUESTIONS)}."
+    )
+    context: str = Field(default="", max_length=MAX_TEXT)
 
 
 class Acknowledgement(BaseModel):
@@ -104,6 +136,43 @@ class _Helpers:
             raise self.api_error(403, decision.reason, decision.message)
         return alert
 
+    def signable(self, who: Principal, alert_id: str) -> Alert:
+        """The alert, if ``who`` may sign its IHR worksheet (decision logged); else 403/404."""
+        engine = self.current().store.engine
+        resource = f"alerts/{alert_id}/ihr"
+        if not decide(who, "alerts.ack").allowed:
+            self.gate(who, "alerts.ack", resource)  # logs and refuses
+        try:
+            with engine.connect() as c:
+                alert = read(c, alert_id)
+        except AlertError as exc:
+            raise self.refused(exc) from None
+        decision = sign_decision(who, alert)
+        log_access(
+            engine, who, "alerts.ack", resource, decision.allowed, decision.reason, self.clock()
+        )
+        if not decision.allowed:
+            raise self.api_error(403, decision.reason, decision.message)
+        return alert
+
+    def visible(self, who: Principal) -> frozenset[str] | None:
+        agreements = {k: a for k, (a, _) in self.current().agreements.items()}
+        return visible_countries(who, agreements)
+
+    def worksheet(self, who: Principal, alert: Alert) -> dict[str, Any]:
+        """The pre-filled worksheet as ``who`` may see it, and the signed completions."""
+        context, now = self.current(), self.clock()
+        engine = context.store.engine
+        with engine.connect() as c:
+            signed = visible_completions(who, completions(c, alert.alert_id))
+        return {
+            "alert_id": alert.alert_id,
+            "worksheet": prefill(engine, alert, now, self.visible(who)),
+            "completions": [
+                {**d, "document": sign_worksheet(d, context.signing_key, now)} for d in signed
+            ],
+        }
+
     def detail(self, alert: Alert) -> dict[str, Any]:
         context = self.current()
         with context.store.engine.connect() as c:
@@ -143,6 +212,7 @@ def register_alert_routes(
     helpers = _Helpers(current, clock, api_error)
     _read_routes(app, helpers, principal)
     _manage_routes(app, helpers, principal)
+    _ihr_routes(app, helpers, principal)
 
 
 def _read_routes(app: FastAPI, h: _Helpers, principal: Callable[..., Principal]) -> None:
@@ -255,3 +325,45 @@ def _manage_routes(app: FastAPI, h: _Helpers, principal: Callable[..., Principal
         except AlertError as exc:
             raise h.refused(exc) from None
         return {"alert_id": alert_id, "deliveries": [_delivery(d) for d in done]}
+
+
+def _ihr_routes(app: FastAPI, h: _Helpers, principal: Callable[..., Principal]) -> None:
+    current, clock = h.current, h.clock
+
+    @app.get("/v1/alerts/{alert_id}/ihr")
+    async def ihr_worksheet(
+        alert_id: str, who: Annotated[Principal, Depends(principal)]
+    ) -> dict[str, Any]:
+        """The alert's IHR Annex 2 worksheet pre-filled from the hub's data (counts of the
+        countries the caller may see), with the signed completions the caller may read."""
+        alert = h.authorized(who, "alerts.read", alert_id)
+        return await run_in_threadpool(h.worksheet, who, alert)
+
+    @app.post("/v1/alerts/{alert_id}/ihr")
+    async def ihr_sign(
+        alert_id: str, body: IhrCompletion, who: Annotated[Principal, Depends(principal)]
+    ) -> dict[str, Any]:
+        """Complete and sign the worksheet as national focal point (a country's
+        epidemiologist or data manager, of a country concerned)."""
+        h.signable(who, alert_id)
+        replies = {q: Reply(r.answer, r.justification) for q, r in body.answers.items()}
+        context = current()
+        try:
+            done = await run_in_threadpool(
+                lambda: complete(
+                    context.store.engine,
+                    alert_id,
+                    replies,
+                    who,
+                    clock(),
+                    context=body.context,
+                    visible=h.visible(who),
+                )
+            )
+        except AlertError as exc:
+            raise h.refused(exc) from None
+        return {
+            "alert_id": alert_id,
+            "completion": done,
+            "document": sign_worksheet(done, context.signing_key, clock()),
+        }

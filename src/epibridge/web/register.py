@@ -23,6 +23,8 @@ from starlette.staticfiles import StaticFiles
 from epibridge.hub.intake import HubContext
 from epibridge.web import (
     pages_agreements,
+    pages_alerts,
+    pages_alerts_ihr,
     pages_auth,
     pages_curves,
     pages_log,
@@ -74,6 +76,8 @@ def register_dashboard(
         pages_submissions,
         pages_agreements,
         pages_log,
+        pages_alerts,
+        pages_alerts_ihr,
     ):
         pages.register(app, web)
     return web
