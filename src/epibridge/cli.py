@@ -22,7 +22,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from epibridge import __version__, cli_detect, cli_exchange, cli_hub, cli_keys, cli_node
+from epibridge import (
+    __version__,
+    cli_bulletin,
+    cli_detect,
+    cli_exchange,
+    cli_hub,
+    cli_keys,
+    cli_node,
+)
 from epibridge.model.errors import EpibridgeError
 
 app = typer.Typer(
@@ -211,6 +219,7 @@ cli_keys.register(app)
 cli_exchange.register(app)
 cli_hub.register(app)
 cli_detect.register(app)
+cli_bulletin.register(app)
 
 
 def main() -> None:

@@ -13,13 +13,18 @@ shows up as a problem naming the row:
 4. each countersignature verifies with a signing key of its country and names the head;
 5. each alert event has its leaf (kind ``alert``, subject ``<alert_id>/<event_no>``) saying
    what the event row says, every alert leaf names a stored event, and each alert's row
-   hashes to the ``state_sha256`` of its latest leaf (``alert_store.py``).
+   hashes to the ``state_sha256`` of its latest leaf (``alert_store.py``);
+6. each release leaf (kind ``release``: a file the hub published, such as a weekly
+   bulletin) has the shape of ``RELEASE_FIELDS`` and its subject names its week, format
+   and SHA-256. The file itself is not in the store: whoever holds it checks its SHA-256
+   against the leaf (``docs/bulletin.md``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +48,42 @@ from epibridge.model.errors import EpibridgeError
 from epibridge.transport.keys import TrustError, parse_time, peek, verify_compact
 from epibridge.transport.trust import HUB, TrustList
 
+RELEASE_KIND = "release"
+#: What a release leaf holds besides ``kind``: field -> what its value must look like.
+RELEASE_FIELDS: dict[str, re.Pattern[str]] = {
+    "artifact": re.compile(r"bulletin"),
+    "disease": re.compile(r"[A-Z0-9_]{1,40}"),
+    "week": re.compile(r"\d{4}-W(0[1-9]|[1-4]\d|5[0-3])"),
+    "as_of": re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})"),
+    "format": re.compile(r"html|pdf"),
+    "sha256": re.compile(r"[0-9a-f]{64}"),
+    "size_bytes": re.compile(r"[1-9]\d*"),
+    "generator": re.compile(r"epibridge \S+"),
+}
+
+
+def release_subject(entry: Mapping[str, Any]) -> str:
+    """A release leaf's subject: ``<artifact>/<week>/<format>/<sha256>`` (one per file)."""
+    return f"{entry['artifact']}/{entry['week']}/{entry['format']}/{entry['sha256']}"
+
+
+def release_problems(seq: int, subject: str, entry: Mapping[str, Any]) -> list[str]:
+    """What is wrong with the shape of a release leaf (nothing when it is sound)."""
+    problems = []
+    extra = sorted(set(entry) - set(RELEASE_FIELDS) - {"kind"})
+    if extra:
+        problems.append(f"leaf {seq}: a release leaf has unknown fields {', '.join(extra)}")
+    for name, shape in RELEASE_FIELDS.items():
+        value = entry.get(name)
+        text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+        if text is None or shape.fullmatch(text) is None:
+            problems.append(f"leaf {seq}: release field {name} is {value!r}")
+    if not problems and subject != release_subject(entry):
+        problems.append(
+            f"leaf {seq}: release subject {subject!r} is not {release_subject(entry)!r}"
+        )
+    return problems
+
 
 class AuditFailure(EpibridgeError):  # noqa: N818 (the audit failed: not a bug)
     """The log does not match the store: the message lists every problem found."""
@@ -58,6 +99,7 @@ class AuditReport:
     countersignatures: int = 0
     alerts: int = 0
     alert_events: int = 0
+    releases: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -94,6 +136,9 @@ def _leaves(
             found[row.subject] = {"seq": row.seq, **entry}
         elif row.kind == ALERT_KIND and alert_leaves is not None:
             alert_leaves[row.subject] = {"seq": row.seq, **entry}
+        elif row.kind == RELEASE_KIND:
+            report.releases += 1
+            report.problems.extend(release_problems(row.seq, row.subject, entry))
     return found
 
 
