@@ -4,7 +4,7 @@ On the hub's current regional counts of dengue (every country's released weekly 
 whatever border they lie on) it runs, as an analyst would with ``epibridge hub detect``
 and ``epibridge hub scan``:
 
-* the Noufaily detector over the last 8 weeks of every (country, area) series;
+* the Noufaily detector over the last 4 weeks of every (country, area) series;
 * Kulldorff's prospective space-time permutation scan over the last 26 weeks (clusters
   up to 4 weeks long, 999 replicates), zones connected through shared borders, national
   borders included;
@@ -41,7 +41,7 @@ from epibridge.scenario.mekong import PlantedOutbreak, Scenario
 
 DISEASE = "DENGUE"
 METHOD = "noufaily"
-MONITORED_WEEKS = 8
+MONITORED_WEEKS = 4
 SCAN_WEEKS = 26
 SCAN_MAX_WEEKS = 4
 SIGNIFICANT = 0.05

@@ -75,6 +75,14 @@ def publish(
 ) -> Released:
     """Write ``data`` to ``out`` and log it (once per distinct file)."""
     write_file(out, data)
+    return log_release(engine, bulletin, fmt, data, now, out)
+
+
+def log_release(
+    engine: Engine, bulletin: Bulletin, fmt: str, data: bytes, now: datetime, out: Path
+) -> Released:
+    """Log ``data`` as a hub release (once per distinct file): the CLI's file or the
+    dashboard's download alike."""
     entry = release_entry(bulletin, fmt, data)
     subject = release_subject(entry)
     with engine.begin() as connection:

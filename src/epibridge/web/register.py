@@ -26,6 +26,7 @@ from epibridge.web import (
     pages_alerts,
     pages_alerts_ihr,
     pages_auth,
+    pages_bulletin,
     pages_curves,
     pages_log,
     pages_map,
@@ -78,6 +79,7 @@ def register_dashboard(
         pages_log,
         pages_alerts,
         pages_alerts_ihr,
+        pages_bulletin,
     ):
         pages.register(app, web)
     return web

@@ -35,6 +35,7 @@ NAV = (
     ("/quality", N_("Quality")),
     ("/submissions", N_("Submissions")),
     ("/agreements", N_("Agreements")),
+    ("/bulletin", N_("Bulletin")),
     ("/log", N_("Log")),
 )
 
