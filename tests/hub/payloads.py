@@ -99,3 +99,36 @@ def as_of_cell(
         "agreement_id": "a",
         "received_at": datetime(2026, 1, 7, 8, 0, tzinfo=UTC),
     }
+
+
+def release_cell(
+    area: str,
+    start: date,
+    cases: int | None,
+    deaths: int | None = None,
+    *,
+    country: str = "KHM",
+    sex: str | None = None,
+    period: str | None = None,
+) -> dict[str, Any]:
+    """One weekly cell of a released counts table (``RELEASE_COUNTS``): the ISO week that
+    starts on ``start`` (or the label ``period``); ``cases`` None is a withheld cell,
+    ``deaths`` None a cell without deaths."""
+    year, week, _ = start.isocalendar()
+    return {
+        "country": country,
+        "area": area,
+        "area_level": 1,
+        "disease": "DENGUE",
+        "period": period or f"{year}-W{week:02d}",
+        "period_type": "week",
+        "calendar": "iso",
+        "period_start": start,
+        "period_end": start + timedelta(days=6),
+        "sex": sex,
+        "age_band": None,
+        "cases": cases,
+        "cases_suppressed": cases is None,
+        "deaths": deaths,
+        "deaths_suppressed": None if deaths is None else False,
+    }

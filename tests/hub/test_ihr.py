@@ -36,7 +36,7 @@ from epibridge.hub.tables import log_entries_table
 from epibridge.model.schema import RELEASE_COUNTS
 from epibridge.transport.keys import verify_compact
 from tests.hub import test_access, test_intake
-from tests.hub.payloads import release_parts
+from tests.hub.payloads import release_cell, release_parts
 from tests.hub.test_app import Clock, _token
 from tests.hub.test_intake import NOW, Hub
 from tests.hub.test_regional import B, _send
@@ -54,24 +54,7 @@ AREAS = ("KH-20", "KH-21", "VN-N80")
 def _cell(
     area: str, start: date, cases: int | None, deaths: int | None = None, **kw: Any
 ) -> dict[str, Any]:
-    year, week, _ = start.isocalendar()
-    return {
-        "country": "KHM",
-        "area": area,
-        "area_level": 1,
-        "disease": "DENGUE",
-        "period": f"{year}-W{week:02d}",
-        "period_type": "week",
-        "calendar": "iso",
-        "period_start": start,
-        "period_end": start + timedelta(days=6),
-        "sex": kw.get("sex"),
-        "age_band": None,
-        "cases": cases,
-        "cases_suppressed": cases is None,
-        "deaths": deaths,
-        "deaths_suppressed": None if deaths is None else False,
-    }
+    return release_cell(area, start, cases, deaths, sex=kw.get("sex"))
 
 
 def counts() -> pa.Table:

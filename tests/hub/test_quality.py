@@ -16,7 +16,7 @@ from epibridge.hub.users import add_user
 from epibridge.model.schema import RELEASE_COUNTS
 from epibridge.registry.geography import units
 from tests.hub import test_intake
-from tests.hub.payloads import release_parts
+from tests.hub.payloads import release_cell, release_parts
 from tests.hub.test_app import Clock
 from tests.hub.test_intake import NOW, Hub
 from tests.hub.test_regional import A, B, C, _send
@@ -33,23 +33,7 @@ def _cell(
     area: str, week: tuple[str, date], cases: int, deaths: int | None = None
 ) -> dict[str, Any]:
     label, start = week
-    return {
-        "country": "KHM",
-        "area": area,
-        "area_level": 1,
-        "disease": "DENGUE",
-        "period": label,
-        "period_type": "week",
-        "calendar": "iso",
-        "period_start": start,
-        "period_end": start + timedelta(days=6),
-        "sex": None,
-        "age_band": None,
-        "cases": cases,
-        "cases_suppressed": False,
-        "deaths": deaths,
-        "deaths_suppressed": None if deaths is None else False,
-    }
+    return release_cell(area, start, cases, deaths, period=label)
 
 
 def test_each_measure_finds_what_was_planted(hub: Hub, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from epibridge.hub.app import create_app
 from epibridge.hub.users import add_user
 from epibridge.model.schema import RELEASE_COUNTS
 from tests.hub import test_intake
+from tests.hub.payloads import release_cell
 from tests.hub.test_app import Clock
 from tests.hub.test_intake import NOW, Hub
 from tests.hub.test_regional import _send
@@ -55,28 +56,9 @@ def weekly_counts(seed: int = 7) -> pa.Table:
     rng = random.Random(seed)
     rows = []
     for start in WEEKS:
-        year, week, _ = start.isocalendar()
         for area in REPORTING:
             withheld = area == WITHHELD and start == WEEKS[-1]
-            rows.append(
-                {
-                    "country": "KHM",
-                    "area": area,
-                    "area_level": 1,
-                    "disease": "DENGUE",
-                    "period": f"{year}-W{week:02d}",
-                    "period_type": "week",
-                    "calendar": "iso",
-                    "period_start": start,
-                    "period_end": start + timedelta(days=6),
-                    "sex": None,
-                    "age_band": None,
-                    "cases": None if withheld else rng.randrange(5, 30),
-                    "cases_suppressed": withheld,
-                    "deaths": None,
-                    "deaths_suppressed": None,
-                }
-            )
+            rows.append(release_cell(area, start, None if withheld else rng.randrange(5, 30)))
     return pa.Table.from_pylist(rows, schema=RELEASE_COUNTS)
 
 

@@ -20,6 +20,7 @@ from epibridge.hub.audit import audit_verify
 from epibridge.hub.tables import log_entries_table
 from epibridge.model.schema import RELEASE_COUNTS
 from epibridge.web.pages_alerts_view import country_states
+from tests.hub.payloads import release_cell
 from tests.hub.test_intake import NOW, Hub
 from tests.hub.test_regional import _send
 from tests.web.conftest import csrf_of, log_in
@@ -30,24 +31,7 @@ DEATHS = "eeeeeeee-0000-4000-8000-000000000002"
 
 
 def _cell(area: str, start: date, cases: int, deaths: int) -> dict[str, object]:
-    year, week, _ = start.isocalendar()
-    return {
-        "country": "KHM",
-        "area": area,
-        "area_level": 1,
-        "disease": "DENGUE",
-        "period": f"{year}-W{week:02d}",
-        "period_type": "week",
-        "calendar": "iso",
-        "period_start": start,
-        "period_end": start + timedelta(days=6),
-        "sex": None,
-        "age_band": None,
-        "cases": cases,
-        "cases_suppressed": False,
-        "deaths": deaths,
-        "deaths_suppressed": False,
-    }
+    return release_cell(area, start, cases, deaths)
 
 
 @pytest.fixture
