@@ -117,10 +117,15 @@ def _node_loop(
     stats[node.country] = {"sealed": sealed, "items": items}
 
 
-def _chaos(hub: Hub, until: float, rng: random.Random, every: tuple[float, float]) -> None:
+def _chaos(
+    hub: Hub, until: float, rng: random.Random, every: tuple[float, float], min_kills: int = 0
+) -> None:
+    """Kill and restart the hub at random until ``until``, and on (into the drain) until it
+    has been killed ``min_kills`` times: a slow restart on a busy machine must not leave
+    the soak with fewer kills than asked."""
     while True:
         time.sleep(rng.uniform(*every))
-        if time.monotonic() >= until:
+        if time.monotonic() >= until and hub.kills >= min_kills:
             return
         hub.kill()
         time.sleep(rng.uniform(0.2, 2.0))
@@ -157,17 +162,24 @@ def _check(hub: Any, passphrase: str, stats: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--kill-every", type=float, nargs=2, default=(5.0, 20.0))
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--drain-seconds", type=float, default=180)
+    parser.add_argument(
+        "--min-kills", type=int, default=0, help="kill at least this often (into the drain)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out-dir", type=Path, default=OUT)
     parser.add_argument("--no-docs", action="store_true")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = _arguments(argv)
     work: Path = args.out_dir / f"soak-{args.nodes}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -193,7 +205,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for n in nodes
         ]
         chaos = threading.Thread(
-            target=_chaos, args=(hub_process, until, random.Random(rng.random()), args.kill_every)
+            target=_chaos,
+            args=(
+                hub_process,
+                until,
+                random.Random(rng.random()),
+                args.kill_every,
+                args.min_kills,
+            ),
         )
         for t in [*threads, chaos]:
             t.start()

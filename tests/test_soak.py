@@ -16,6 +16,7 @@ def test_soak_with_random_kills(tmp_path: Path) -> None:
             "--nodes", "6",
             "--seconds", "25",
             "--kill-every", "3", "7",
+            "--min-kills", "2",
             "--database", "postgresql",
             "--out-dir", str(tmp_path),
             "--no-docs",
