@@ -11,6 +11,7 @@ Ctrl-C.
 from __future__ import annotations
 
 import os
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -75,10 +76,16 @@ def serve_until_stopped(running: DemoHub, console: Console) -> None:
         f"\nServing the dashboard at [bold]{running.url}/[/] - press Ctrl-C to stop.",
         soft_wrap=True,
     )
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # a SIGTERM stops the hub like Ctrl-C does
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         running.process.wait()
     except KeyboardInterrupt:
         console.print("stopping the hub")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if running.process.returncode not in (None, 0, -15):
         raise DemoHubError(
             f"the hub process stopped (exit {running.process.returncode}); its log: {running.log}"
