@@ -53,7 +53,7 @@ from epibridge.hub.intake import HubContext, IntakeRefused, Receipt, receive
 from epibridge.hub.uploads import UPLOAD_TTL, UploadError, Uploads
 from epibridge.hub.users import TOKEN_PREFIX, principal_of
 from epibridge.transport.seal import SUPPORTED_VERSIONS
-from epibridge.web import register_dashboard
+from epibridge.web.register import register_dashboard
 
 logger = logging.getLogger(__name__)
 
