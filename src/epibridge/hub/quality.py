@@ -30,19 +30,26 @@ from __future__ import annotations
 import functools
 import json
 import statistics
+import threading
 import tomllib
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
-from epibridge.hub.regional import cases_as_of, counts_as_of, counts_received
-from epibridge.hub.tables import submission_receipts_table, submissions_table, utc
+from epibridge.hub.regional import Filters, cases_as_of, current_cells
+from epibridge.hub.tables import (
+    regional_cases_table,
+    regional_counts_table,
+    submission_receipts_table,
+    submissions_table,
+    utc,
+)
 from epibridge.model.errors import EpibridgeError
 from epibridge.registry.geography import Unit, units
 
@@ -287,6 +294,30 @@ def _confirmed(engine: Engine, at: datetime, scores: dict[str, CountryScore]) ->
         scores.setdefault(country, CountryScore(country)).confirmed_share = confirmed[country] / n
 
 
+#: Scorecards already computed, by what they were computed from (``_state``), newest last.
+_CACHE: OrderedDict[tuple[Any, ...], Scorecards] = OrderedDict()
+_CACHE_SIZE = 8
+_CACHE_LOCK = threading.Lock()
+
+
+def _state(engine: Engine, at: datetime) -> tuple[Any, ...]:
+    """What the scorecards at ``at`` depend on in the database: the submissions received by
+    ``at``. Submissions and their rows are only ever added, so the submissions received by
+    ``at`` are those received by the latest of them; two moments with the same number of
+    them and the same latest time see the same set, hence the same scorecards. The last row
+    ids of the regional tables are part of the state too (rows written by other means)."""
+    s = submissions_table
+    with engine.connect() as c:
+        number, latest = c.execute(
+            select(func.count(), func.max(s.c.received_at)).where(s.c.received_at <= at)
+        ).one()
+        rows = tuple(
+            c.execute(select(func.max(t.c.row_id))).scalar_one()
+            for t in (regional_counts_table, regional_cases_table)
+        )
+    return (engine.url.render_as_string(hide_password=True), int(number), latest, rows)
+
+
 def scorecards(
     engine: Engine,
     at: datetime,
@@ -295,11 +326,81 @@ def scorecards(
     limits: Thresholds = Thresholds(),
 ) -> Scorecards:
     """Scorecards of every country (the regional median needs them all); ``countries``
-    restricts only the periods table returned."""
+    restricts only the periods table returned.
+
+    Reading every cell the hub holds takes minutes at regional scale (millions of cells),
+    so the result is kept per state of the submissions (``_state``) and reused until a
+    submission arrives; the system descriptors (files an analyst edits) are read each time.
+    """
     at = utc(at, "the as-of time")
-    current = counts_as_of(engine, at).to_pylist()
-    received = counts_received(engine, at).to_pylist()
+    key = (*_state(engine, at), tuple(countries), limits)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is None:
+            cached = _compute(engine, at, countries, limits)
+            _CACHE[key] = cached
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+        else:
+            _CACHE.move_to_end(key)
+    scores = {
+        c: replace(score, quarantined_by_rule=dict(score.quarantined_by_rule))
+        for c, score in cached.countries.items()
+    }
+    if home is not None:
+        for country, score in scores.items():
+            score.system = read_system(home, country)
+    return Scorecards(at, cached.periods, scores, dict(cached.regional_median))
+
+
+#: The columns of the current cells ``_period_rows`` reads (no lineage: reading back a
+#: received time per cell cost more than everything else at regional scale).
+_CURRENT = (
+    *_CELL,
+    "area_level",
+    "period_start",
+    "period_end",
+    "cases",
+    "cases_suppressed",
+    "deaths",
+)
+
+
+def _received(engine: Engine, at: datetime) -> list[dict[str, Any]]:
+    """The cells ``regional.counts_received`` gives, in the columns ``_period_rows``
+    reads, in the same order; each submission's time and revision read once."""
+    c, s = regional_counts_table, submissions_table
+    with engine.connect() as connection:
+        submissions = {
+            sid: (received_at, revision_of)
+            for sid, received_at, revision_of in connection.execute(
+                select(s.c.submission_id, s.c.received_at, s.c.revision_of).where(
+                    s.c.received_at <= at
+                )
+            )
+        }
+        result = connection.execute(
+            select(*[c.c[name] for name in (*_CELL, "submission_id")])
+            .join(s, s.c.submission_id == c.c.submission_id)
+            .where(s.c.received_at <= at)
+            .order_by(c.c.row_id)
+        )
+        names = list(result.keys())
+        rows = []
+        for values in result:
+            row = dict(zip(names, values, strict=True))
+            row["received_at"], row["revision_of"] = submissions[row["submission_id"]]
+            rows.append(row)
+    return rows
+
+
+def _compute(
+    engine: Engine, at: datetime, countries: Sequence[str], limits: Thresholds
+) -> Scorecards:
+    current = current_cells(engine, at, Filters(), _CURRENT).to_pylist()
+    received = _received(engine, at)
     rows = _period_rows(current, received, limits)
+    del current, received
     scores: dict[str, CountryScore] = {}
     by_country: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -321,9 +422,6 @@ def scorecards(
         )
     _validity(engine, at, scores)
     _confirmed(engine, at, scores)
-    if home is not None:
-        for country, score in scores.items():
-            score.system = read_system(home, country)
     median = {
         name: _median([getattr(s, name) for s in scores.values()])
         for name in (

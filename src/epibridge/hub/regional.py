@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import Connection, Engine, Table, and_, exists, func, insert, select
+from sqlalchemy import Connection, Engine, Table, and_, case, exists, func, insert, select
 from sqlalchemy.orm import aliased
 
 from epibridge.hub.area_counts import PopulationLookup
@@ -168,16 +168,31 @@ def _live(at: datetime) -> Any:
     )
 
 
-def counts_as_of(engine: Engine, at: datetime, filters: Filters = Filters()) -> pa.Table:
-    """The regional counts the hub knew at ``at``, each cell with its lineage."""
-    at = utc(at, "the as-of time")
+def _current(
+    at: datetime,
+    filters: Filters,
+    columns: Sequence[str] | None = None,
+    totals_only: bool = False,
+) -> Any:
+    """The as-of picture's cells as a subquery (the received-last cell of each key among
+    the live submissions), restricted by ``filters`` in the SQL; ``columns`` (default:
+    every column and the lineage) keeps the rows the window sorts narrow. ``totals_only``
+    keeps the total cells (no sex, no age band) before ranking, which ranks them as
+    among all cells since sex and age band are part of a cell's key."""
     live = _live(at)
     c = regional_counts_table
+    chosen = (
+        [
+            *[c.c[name] for name in _COUNT_COLUMNS],
+            c.c.submission_id,
+            live.c.agreement_id,
+            live.c.received_at,
+        ]
+        if columns is None
+        else [c.c[name] for name in columns]
+    )
     ranked = select(
-        *[c.c[name] for name in _COUNT_COLUMNS],
-        c.c.submission_id,
-        live.c.agreement_id,
-        live.c.received_at,
+        *chosen,
         func.row_number()
         .over(
             partition_by=[c.c[k] for k in _KEY],
@@ -193,13 +208,233 @@ def counts_as_of(engine: Engine, at: datetime, filters: Filters = Filters()) -> 
         ranked = ranked.where(c.c.period_start >= filters.period_from)
     if filters.period_to is not None:
         ranked = ranked.where(c.c.period_start <= filters.period_to)
-    sub = ranked.subquery("ranked")
+    if totals_only:
+        ranked = ranked.where(c.c.sex.is_(None), c.c.age_band.is_(None))
+    return ranked.subquery("ranked")
+
+
+def counts_as_of(engine: Engine, at: datetime, filters: Filters = Filters()) -> pa.Table:
+    """The regional counts the hub knew at ``at``, each cell with its lineage."""
+    at = utc(at, "the as-of time")
+    sub = _current(at, filters)
     query = (
         select(*[col for col in sub.c if col.name != "rank"])
         .where(sub.c.rank == 1)
         .order_by(sub.c.country, sub.c.disease, sub.c.area, sub.c.period_start, sub.c.source_row)
     )
     return _columns(engine, query, COUNTS_AS_OF)
+
+
+#: The columns of the cells the burden table needs (``area_counts``): no lineage but the
+#: submission, so the window sorts narrow rows and no time is read back.
+BURDEN_CELLS = (
+    "country",
+    "area",
+    "area_level",
+    "disease",
+    "period_type",
+    "period",
+    "period_start",
+    "period_end",
+    "calendar",
+    "sex",
+    "age_band",
+    "cases",
+    "cases_suppressed",
+    "submission_id",
+)
+
+
+def current_cells(
+    engine: Engine, at: datetime, filters: Filters, columns: Sequence[str]
+) -> pa.Table:
+    """The cells of ``counts_as_of`` (same rows, same order) in ``columns`` only (names of
+    ``COUNTS_AS_OF`` other than the agreement and the received time): the window sorts
+    narrower rows and no time is read back, which is most of the cost at regional scale."""
+    at = utc(at, "the as-of time")
+    sub = _current(at, filters, (*dict.fromkeys((*columns, "source_row")),))
+    query = (
+        select(*[sub.c[name] for name in columns])
+        .where(sub.c.rank == 1)
+        .order_by(sub.c.country, sub.c.disease, sub.c.area, sub.c.period_start, sub.c.source_row)
+    )
+    schema = pa.schema([COUNTS_AS_OF.field(name) for name in columns])
+    with engine.connect() as connection:
+        rows = connection.execute(query).fetchall()
+    if not rows:
+        return schema.empty_table()
+    return pa.table(
+        {
+            f.name: pa.array(column, f.type)
+            for f, column in zip(schema, zip(*rows, strict=True), strict=True)
+        },
+        schema=schema,
+    )
+
+
+def cells_for_burden(engine: Engine, at: datetime, filters: Filters = Filters()) -> pa.Table:
+    """``current_cells`` in the ``BURDEN_CELLS`` columns: what ``burden`` reads."""
+    return current_cells(engine, at, filters, BURDEN_CELLS)
+
+
+PERIOD_TOTALS = pa.schema(
+    [
+        pa.field("country", pa.string()),
+        pa.field("disease", pa.string()),
+        pa.field("period_type", pa.string()),
+        pa.field("period", pa.string()),
+        pa.field("period_start", pa.date32()),
+        pa.field("period_end", pa.date32()),
+        pa.field("areas", pa.int64()),
+        pa.field("areas_withheld", pa.int64()),
+        pa.field("cases", pa.int64()),
+        pa.field("total_cells", pa.int64()),
+        pa.field("total_cells_cases", pa.int64()),
+    ],
+    metadata={"name": "regional_period_totals", "version": "1"},
+)
+
+
+_TOTALS_COLUMNS = (
+    "country",
+    "disease",
+    "period_type",
+    "period",
+    "area",
+    "period_start",
+    "period_end",
+    "sex",
+    "age_band",
+    "cases",
+    "cases_suppressed",
+)
+
+
+def period_totals(engine: Engine, at: datetime, filters: Filters = Filters()) -> pa.Table:
+    """Per country, disease, period type and period of the as-of picture, summed in the
+    database (a country's curve without reading each area's cells):
+
+    * ``cases``: the known cases, as the burden table's ``total`` row counts them
+      (``area_counts``: per area the total cell where one was sent, else the sum of its
+      sex and age strata, negative counts as 0; an area with a withheld or empty count
+      adds nothing and counts in ``areas_withheld``); ``areas``: the areas with a count;
+    * ``total_cells`` and ``total_cells_cases``: the total cells (no sex, no age band)
+      with a number, and the sum of their cases (what the overview's curve adds up).
+    """
+    at = utc(at, "the as-of time")
+    sub = _current(at, filters, _TOTALS_COLUMNS)
+    is_total = and_(sub.c.sex.is_(None), sub.c.age_band.is_(None))
+    missing = case((sub.c.cases_suppressed | sub.c.cases.is_(None), 1), else_=0)
+    clipped = case((sub.c.cases > 0, sub.c.cases), else_=0)
+    # one row per area and period: its total cells and its strata, kept apart
+    per_area = (
+        select(
+            sub.c.country,
+            sub.c.disease,
+            sub.c.period_type,
+            sub.c.period,
+            sub.c.area,
+            func.min(sub.c.period_start).label("period_start"),
+            func.max(sub.c.period_end).label("period_end"),
+            func.sum(case((is_total, 1), else_=0)).label("n_total"),
+            func.max(case((is_total, missing), else_=0)).label("total_withheld"),
+            func.sum(case((is_total, clipped), else_=0)).label("total_cases"),
+            func.max(case((is_total, 0), else_=missing)).label("strata_withheld"),
+            func.sum(case((is_total, 0), else_=clipped)).label("strata_cases"),
+            func.sum(case((and_(is_total, sub.c.cases.is_not(None)), 1), else_=0)).label(
+                "numbered_totals"
+            ),
+            func.sum(case((and_(is_total, sub.c.cases.is_not(None)), sub.c.cases), else_=0)).label(
+                "numbered_cases"
+            ),
+        )
+        .where(sub.c.rank == 1)
+        .group_by(sub.c.country, sub.c.disease, sub.c.period_type, sub.c.period, sub.c.area)
+        .subquery("per_area")
+    )
+    a = per_area.c
+    withheld = case((a.n_total > 0, a.total_withheld), else_=a.strata_withheld)
+    known = case((a.n_total > 0, a.total_cases), else_=a.strata_cases)
+    query = (
+        select(
+            a.country,
+            a.disease,
+            a.period_type,
+            a.period,
+            func.min(a.period_start).label("period_start"),
+            func.max(a.period_end).label("period_end"),
+            func.count().label("areas"),
+            func.sum(withheld).label("areas_withheld"),
+            func.sum(case((withheld == 0, known), else_=0)).label("cases"),
+            func.sum(a.numbered_totals).label("total_cells"),
+            func.sum(a.numbered_cases).label("total_cells_cases"),
+        )
+        .group_by(a.country, a.disease, a.period_type, a.period)
+        .order_by(a.country, a.disease, func.min(a.period_start), a.period)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).fetchall()
+    if not rows:
+        return PERIOD_TOTALS.empty_table()
+    columns = list(zip(*rows, strict=True))
+    values = {}
+    for field, raw in zip(PERIOD_TOTALS, columns, strict=True):
+        column = raw
+        if pa.types.is_date32(field.type):
+            column = tuple(date.fromisoformat(v) if isinstance(v, str) else v for v in raw)
+        elif pa.types.is_int64(field.type):
+            column = tuple(int(v) for v in raw)
+        values[field.name] = pa.array(column, field.type)
+    return pa.table(values, schema=PERIOD_TOTALS)
+
+
+def total_cell_sums(engine: Engine, at: datetime, filters: Filters = Filters()) -> pa.Table:
+    """Per period type and period of the as-of picture (over every country and disease
+    ``filters`` keep): the total cells (no sex, no age band) with a number and the sum of
+    their cases, summed in the database (the overview's regional curve)."""
+    at = utc(at, "the as-of time")
+    columns = ("period_type", "period", "period_start", "period_end", "cases")
+    sub = _current(at, filters, columns, totals_only=True)
+    query = (
+        select(
+            sub.c.period_type,
+            sub.c.period,
+            sub.c.period_start,
+            sub.c.period_end,
+            func.count().label("total_cells"),
+            func.sum(sub.c.cases).label("total_cells_cases"),
+        )
+        .where(sub.c.rank == 1, sub.c.cases.is_not(None))
+        .group_by(sub.c.period_type, sub.c.period, sub.c.period_start, sub.c.period_end)
+        .order_by(sub.c.period_start, sub.c.period)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).fetchall()
+    schema = TOTAL_CELL_SUMS
+    if not rows:
+        return schema.empty_table()
+    return pa.table(
+        {
+            f.name: pa.array(
+                [int(v) for v in column] if pa.types.is_int64(f.type) else column, f.type
+            )
+            for f, column in zip(schema, zip(*rows, strict=True), strict=True)
+        },
+        schema=schema,
+    )
+
+
+TOTAL_CELL_SUMS = pa.schema(
+    [
+        pa.field("period_type", pa.string()),
+        pa.field("period", pa.string()),
+        pa.field("period_start", pa.date32()),
+        pa.field("period_end", pa.date32()),
+        pa.field("total_cells", pa.int64()),
+        pa.field("total_cells_cases", pa.int64()),
+    ],
+    metadata={"name": "regional_total_cell_sums", "version": "1"},
+)
 
 
 def _columns(engine: Engine, query: Any, schema: pa.Schema) -> pa.Table:

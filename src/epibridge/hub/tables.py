@@ -88,6 +88,7 @@ submissions_table = Table(
         name="ck_submissions_period",
     ),
     Index("ix_submissions_origin_country", "origin_country"),
+    Index("ix_submissions_revision_of", "revision_of"),
 )
 
 rejections_table = Table(

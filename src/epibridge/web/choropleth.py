@@ -6,7 +6,8 @@ boundaries are pre-2025 Viet Nam: each old Vietnamese polygon takes the value of
 unit that holds it on the map's week (``registry.geography.to_current``; the largest
 share when split). Classes are quantiles of the values shown (five at most, rounded to
 two significant figures). Imputed areas are hatched, withheld ones get their own
-pattern; areas not in the boundary file appear in the table only.
+pattern; areas not in the boundary file appear in the table only. The table is sorted
+on the server and shown ``PAGE_ROWS`` rows a page (``page_of``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from epibridge.web.i18n import DASH, Formatter
 CLASSES = 5
 MEASURES = ("reported", "corrected")
 SORTS = ("area", "country", "status", "cases", "value")
+#: Rows of the map's table on one page (a region has thousands of areas).
+PAGE_ROWS = 100
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,35 @@ def sort_rows(rows: list[AreaRow], key: str, descending: bool) -> list[AreaRow]:
         return (row.name, row.code)
 
     return sorted(rows, key=sort_key, reverse=descending)
+
+
+@dataclass(frozen=True)
+class TablePage:
+    """One page of the sorted table: its rows, its number (from 1) and how many there are."""
+
+    rows: list[AreaRow]
+    number: int
+    pages: int
+    total: int
+    size: int
+
+    @property
+    def first(self) -> int:
+        """The position (from 1) of the page's first row; 0 when the table is empty."""
+        return (self.number - 1) * self.size + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1 if self.rows else 0
+
+
+def page_of(rows: list[AreaRow], number: int, size: int | None = None) -> TablePage:
+    """Page ``number`` of ``rows`` (already sorted), ``size`` rows a page (``PAGE_ROWS``
+    unless given); a number out of range gives the nearest page."""
+    size = size or PAGE_ROWS
+    pages = max(1, -(-len(rows) // size))
+    number = min(max(1, number), pages)
+    return TablePage(rows[(number - 1) * size : number * size], number, pages, len(rows), size)
 
 
 def holder_of(code: str, week: date) -> str:

@@ -3,7 +3,8 @@
 Every query is bounded. Which diseases exist comes from the agreements (not a scan of
 the counts); the latest week is one index probe per country and disease
 (``ix_regional_counts_series``: country, disease, period_start); cells come from
-``regional.counts_as_of`` with period bounds applied in the SQL (``Filters``), so a
+``regional.cells_for_burden`` (the rows of ``counts_as_of`` in the columns the burden
+table reads) with period bounds applied in the SQL (``Filters``), so a
 one-week map reads one week (plus the month around it for countries releasing
 monthly), and a curve reads its window, never the whole history.
 """
@@ -18,12 +19,14 @@ from sqlalchemy import func, select
 
 from epibridge.hub.burden import burden
 from epibridge.hub.intake import HubContext
-from epibridge.hub.regional import COUNTS_AS_OF, Filters, counts_as_of
+from epibridge.hub.regional import BURDEN_CELLS, COUNTS_AS_OF, Filters, cells_for_burden
 from epibridge.hub.tables import regional_counts_table, submissions_table
 from epibridge.model.errors import SourceError
 from epibridge.registry.expansion import expansion_factors
 from epibridge.web.viewer import FolderError
 
+#: No cells, in the columns ``cells`` returns.
+EMPTY = pa.schema([COUNTS_AS_OF.field(name) for name in BURDEN_CELLS]).empty_table()
 #: How far back a monthly period may start and still hold a week's first day.
 MONTH_REACH = timedelta(days=31)
 
@@ -69,11 +72,12 @@ def cells(
     first: date,
     last: date,
 ) -> pa.Table:
-    """The cells of ``countries`` and ``disease`` whose period starts in [first, last]."""
+    """The cells of ``countries`` and ``disease`` whose period starts in [first, last], in
+    the columns the burden table reads (``regional.cells_for_burden``)."""
     if not countries:
-        return COUNTS_AS_OF.empty_table()
+        return EMPTY
     filters = Filters(countries=countries, diseases=[disease], period_from=first, period_to=last)
-    return counts_as_of(context.store.engine, at, filters)
+    return cells_for_burden(context.store.engine, at, filters)
 
 
 def week_cells(

@@ -1,8 +1,9 @@
 """``/map``: a choropleth of incidence per 100,000 for one week, with its table.
 
-``?disease=&week=2026-W02&measure=reported|corrected&sort=&order=``. Reads the one week
-shown (``data.week_cells``); the table sorts on the server so it works without
-JavaScript. Areas outside the boundary file are in the table only.
+``?disease=&week=2026-W02&measure=reported|corrected&sort=&order=&page=``. Reads the one
+week shown (``data.week_cells``); the table sorts on the server so it works without
+JavaScript, and shows ``choropleth.PAGE_ROWS`` areas a page with links to the others (a
+region has thousands). Areas outside the boundary file are in the table only.
 """
 
 from datetime import timedelta
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from epibridge.registry.geography import registry_version
-from epibridge.web.choropleth import MEASURES, SORTS, MapModel, build_map, sort_rows
+from epibridge.web.choropleth import MEASURES, SORTS, MapModel, build_map, page_of, sort_rows
 from epibridge.web.data import burden_of, week_cells
 from epibridge.web.geo import SOURCE
 from epibridge.web.scope import Selection, monday, parse_week, selection, week_name
@@ -56,16 +57,24 @@ def register(app: FastAPI, web: Web) -> None:
         measure: str = "reported",
         sort: str = "value",
         order: str = "desc",
+        page: int = 1,
     ) -> Response:
         viewer = web.viewer(request)
         web.authorize(viewer, "regional.read", "map")
         measure = measure if measure in MEASURES else "reported"
         sort = sort if sort in SORTS else "value"
         model, _, facts = map_of(web, viewer, disease, week, measure)
-        rows = sort_rows(model.rows, sort, order != "asc") if model else []
+        table = page_of(sort_rows(model.rows, sort, order != "asc") if model else [], page)
         return web.page(
             request,
             "map.html",
-            {**facts, "map": model, "rows": rows, "sort": sort, "order": order},
+            {
+                **facts,
+                "map": model,
+                "rows": table.rows,
+                "table": table,
+                "sort": sort,
+                "order": order,
+            },
             viewer,
         )

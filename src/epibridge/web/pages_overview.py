@@ -1,7 +1,8 @@
 """``/``: what to look at first: the latest week, who reported, a small map and curve.
 
 The curve is the region's weekly reported cases (the visible countries' totals) over
-the last ``WEEKS`` weeks, read from those weeks only. Alerts have their own pages
+the last ``WEEKS`` weeks, summed in the database over those weeks only
+(``regional.total_cell_sums``). Alerts have their own pages
 (``/alerts``); the overview links there.
 """
 
@@ -12,8 +13,8 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
+from epibridge.hub.regional import Filters, total_cell_sums
 from epibridge.web.curve import PROVISIONAL_DAYS, Point, build_curve
-from epibridge.web.data import cells
 from epibridge.web.pages_map import map_of
 from epibridge.web.viewer import Web
 
@@ -28,20 +29,20 @@ def register(app: FastAPI, web: Web) -> None:
         model, chosen, facts = map_of(web, viewer, disease, None, "reported")
         points: list[Point] = []
         latest = chosen.latest
-        if latest is not None and chosen.disease is not None:
-            table = cells(
-                web.current(),
-                web.clock(),
-                chosen.countries,
-                chosen.disease,
-                latest - timedelta(weeks=WEEKS - 1),
-                latest,
+        if latest is not None and chosen.disease is not None and chosen.countries:
+            filters = Filters(
+                countries=chosen.countries,
+                diseases=[chosen.disease],
+                period_from=latest - timedelta(weeks=WEEKS - 1),
+                period_to=latest,
             )
             sums: dict[tuple[str, date, date], float] = defaultdict(float)
-            for r in table.to_pylist():
-                total = r["sex"] is None and r["age_band"] is None
-                if total and r["period_type"] == "week" and r["cases"] is not None:
-                    sums[(r["period"], r["period_start"], r["period_end"])] += r["cases"]
+            engine = web.current().store.engine
+            for r in total_cell_sums(engine, web.clock(), filters).to_pylist():
+                if r["period_type"] == "week":
+                    sums[(r["period"], r["period_start"], r["period_end"])] += r[
+                        "total_cells_cases"
+                    ]
             points = [
                 Point(period, start, end, value)
                 for (period, start, end), value in sorted(sums.items(), key=lambda i: i[0][1])
