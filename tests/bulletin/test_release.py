@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -84,17 +83,6 @@ def test_the_audit_checks_the_shape_of_release_leaves(loaded: Hub, source: Sourc
     assert "release field sha256 is 'not a hash'" in problems
     assert "unknown fields extra" in problems
     assert len(report.problems) == 4
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
-def test_an_unwritable_place_is_a_clear_error(
-    source: Source, bulletin: Bulletin, tmp_path: Path
-) -> None:
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    with pytest.raises(BulletinError, match="cannot write the bulletin"):
-        publish(source.engine, bulletin, "html", b"x", locked / "b.html", NOW)
-    assert _releases(source) == []
 
 
 def test_a_folder_or_missing_folder_is_a_clear_error(

@@ -383,8 +383,7 @@ def space_time_permutation_scan(
             remaining[:, weeks] -= left
         return np.cumsum(table[:, :, :weeks], axis=2).astype(np.float64)
 
-    per_chunk = replicates
-    null_max = _null_maxima(simulate, member, expected, total, replicates, per_chunk)
+    null_max = _null_maxima(simulate, member, expected, total, replicates)
     return _result(
         "space-time permutation",
         areas,
@@ -445,7 +444,7 @@ def poisson_scan(
         table = draws.reshape(n, y.shape[0], weeks)
         return np.cumsum(table, axis=2).astype(np.float64)
 
-    null_max = _null_maxima(simulate, member, expected, total, replicates, replicates)
+    null_max = _null_maxima(simulate, member, expected, total, replicates)
     return _result(
         "poisson",
         areas,
@@ -477,11 +476,10 @@ def _null_maxima(
     expected: FloatArray,
     total: float,
     replicates: int,
-    per_chunk: int,
 ) -> FloatArray:
-    """The largest LLR of each replicate, simulated ``per_chunk`` replicates at a time."""
+    """The largest LLR of each replicate, simulated in chunks that fit ``_CHUNK_CELLS``."""
     n_zones, weeks = expected.shape
-    chunk = max(1, min(per_chunk, _CHUNK_CELLS // max(1, n_zones * weeks)))
+    chunk = max(1, min(replicates, _CHUNK_CELLS // max(1, n_zones * weeks)))
     maxima = np.empty(replicates)
     done = 0
     while done < replicates:

@@ -46,7 +46,9 @@ class AreaCount:
         return None if self.withheld else self.cases_known
 
 
-_NEEDED = (
+#: The columns of ``regional.counts_as_of`` that whole counts need (``regional`` reads
+#: only these when a page needs no other lineage than the submission).
+CELL_COLUMNS = (
     "country",
     "area",
     "area_level",
@@ -68,7 +70,7 @@ def area_counts(cells: pa.Table | Iterable[dict[str, Any]]) -> list[AreaCount]:
     """One whole count per (country, area, disease, period type, period) of ``cells``
     (rows of ``regional.counts_as_of``), in a stable order."""
     rows = (
-        cells.select([c for c in _NEEDED if c in cells.column_names]).to_pylist()
+        cells.select([c for c in CELL_COLUMNS if c in cells.column_names]).to_pylist()
         if isinstance(cells, pa.Table)
         else cells
     )

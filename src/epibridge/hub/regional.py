@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Connection, Engine, Table, and_, case, exists, func, insert, select
 from sqlalchemy.orm import aliased
 
-from epibridge.hub.area_counts import PopulationLookup
+from epibridge.hub.area_counts import CELL_COLUMNS, PopulationLookup
 from epibridge.hub.log import RowsDigest
 from epibridge.hub.payload import CASE_STRUCTURE, Payload
 from epibridge.hub.tables import (
@@ -227,22 +227,7 @@ def counts_as_of(engine: Engine, at: datetime, filters: Filters = Filters()) -> 
 
 #: The columns of the cells the burden table needs (``area_counts``): no lineage but the
 #: submission, so the window sorts narrow rows and no time is read back.
-BURDEN_CELLS = (
-    "country",
-    "area",
-    "area_level",
-    "disease",
-    "period_type",
-    "period",
-    "period_start",
-    "period_end",
-    "calendar",
-    "sex",
-    "age_band",
-    "cases",
-    "cases_suppressed",
-    "submission_id",
-)
+BURDEN_CELLS = CELL_COLUMNS
 
 
 def current_cells(
