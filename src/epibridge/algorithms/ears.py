@@ -7,11 +7,11 @@ its quirks included, and offers the statistic as the EARS documentation defines 
 explicit option (``c3_variant="documented"``).
 
 All series are computed at once: ``observed`` is a (series x time) float matrix, NaN for
-a missing count, and every statistic is a NumPy operation over shifted column ranges of
-that matrix (no Python loop over series or time points), for the monitored columns only.
-Window sums of whole-number counts are built by doubling and are exact in float64, so
-the mean is NumPy's and the sd differs from NumPy's two-pass sd by a few units in the
-last place; other counts take the two-pass sums (see ``_baseline_stats``).
+a missing count, and one compiled pass (``ears_kernel.ears_pass``) runs along every
+series, keeping running window sums, for the monitored columns only. Window sums of
+whole-number counts are exact in float64, so the mean is NumPy's and the sd differs from
+NumPy's two-pass sd by a few units in the last place; other counts take the two-pass sums
+(see ``ears_kernel``).
 
 At time point t (0-based column index), with ``baseline`` = n (default 7) and
 z = qnorm(1 - alpha):
@@ -74,6 +74,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtri
 
+from epibridge.algorithms.ears_kernel import ears_pass
 from epibridge.algorithms.matrix import count_matrix
 from epibridge.model.errors import ReasonedError
 
@@ -144,42 +145,32 @@ def ears(
     time index reported (default: the first with enough history).
     """
     _check_choices(method, c3_variant, baseline, min_sigma)
-    counts, complete = _as_matrix(observed)
+    counts = _as_matrix(observed)
     level = DEFAULT_ALPHA[method] if alpha is None else _checked_alpha(alpha)
     n_time = counts.shape[1]
     begin = _checked_start(start, method, baseline, n_time)
     z = _upper_quantile(level)
 
-    # only the monitored columns are computed, straight into the result arrays (C3 also
-    # needs C2 at the two points before); the columns before ``begin`` are blanked last
     n_series = counts.shape[0]
-    low = begin - (2 if method == "C3" else 0)
     expected, sd, upper, statistic = (np.empty((n_series, n_time)) for _ in range(4))
-    mean, spread = expected[:, low:], sd[:, low:]
-    _baseline_stats(counts, baseline, _GUARD[method], mean, spread)
-    if min_sigma > 0:  # NaN stays NaN, as R's pmax without na.rm
-        np.maximum(spread, min_sigma, out=spread)
-    current = counts[:, low:]
-    bound, zscore = upper[:, low:], statistic[:, low:]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        np.subtract(current, mean, out=zscore)
-        zscore /= spread
-        if method == "C3":
-            _c3(current, mean, spread, zscore, z, c3_variant, bound)
-        else:
-            np.multiply(spread, z, out=bound)
-            bound += mean
-        alarm = np.zeros((n_series, n_time), dtype=np.bool_)
-        defined = np.zeros((n_series, n_time), dtype=np.bool_)
-        current, bound = counts[:, begin:], upper[:, begin:]
-        if not complete or method == "C3":
-            np.isnan(current + bound, out=defined[:, begin:])
-            np.logical_not(defined[:, begin:], out=defined[:, begin:])
-        else:  # complete counts: every mean and sd, so every C1 / C2 bound, is defined
-            defined[:, begin:] = True
-        np.greater(current, bound, out=alarm[:, begin:])  # False where either is NaN
-    for values in (expected, sd, upper, statistic):
-        values[:, :begin] = np.nan
+    alarm = np.empty((n_series, n_time), dtype=np.bool_)
+    defined = np.empty((n_series, n_time), dtype=np.bool_)
+    ears_pass(
+        counts,
+        baseline,
+        _GUARD[method],
+        begin,
+        float(min_sigma),
+        z,
+        method == "C3",
+        c3_variant == "documented",
+        expected,
+        sd,
+        upper,
+        statistic,
+        alarm,
+        defined,
+    )
     return EarsResult(
         method=method,
         c3_variant=c3_variant,
@@ -204,121 +195,16 @@ def _upper_quantile(level: float) -> float:
     return float(ndtri(1.0 - level))
 
 
-#: window sums of squares below this are exact in float64 (integers up to 2^53)
-_EXACT: Final = float(2**53)
-
-
-def _window_sums(values: FloatArray, size: int, width: int) -> FloatArray:
-    """Sums of ``size`` consecutive columns of ``values`` starting at columns 0 .. width-1,
-    by doubling: about 2 log2(size) array additions instead of size - 1."""
-    parts: list[FloatArray] = []
-    block, length, at = values, 1, 0
-    remaining = size
-    while True:
-        if remaining & 1:
-            parts.append(block[:, at : at + width])
-            at += length
-        remaining >>= 1
-        if not remaining:
-            break
-        # sums of 2 * length columns, as far as later parts reach (offsets up to
-        # size - 2 * length)
-        reach = width + size - 2 * length
-        block = block[:, :reach] + block[:, length : length + reach]
-        length *= 2
-    if len(parts) == 1:
-        return parts[0].copy()
-    total = parts[0] + parts[1]
-    for part in parts[2:]:
-        total += part
-    return total
-
-
-def _baseline_stats(
-    counts: FloatArray, baseline: int, guard: int, mean: FloatArray, sd: FloatArray
-) -> None:
-    """Mean and sample sd of the ``baseline`` counts ending ``guard`` points before each t,
-    written to ``mean`` and ``sd``: views of the last columns of (series x time) arrays,
-    which must have that much history. NaN where the window holds a missing count.
-
-    Whole-number counts (the usual case) are summed exactly in float64 (all sums below
-    2^53): the window sum, so the mean, is NumPy's, and n * sum(x^2) - sum(x)^2 is exact,
-    so the sd is rounded once (NumPy's two-pass sd rounds a little more; they agree to a
-    few units in the last place). Other counts, or missing ones, take NumPy's two-pass
-    sums over the ``baseline`` window positions.
-    """
-    n_time = counts.shape[1]
-    width = mean.shape[1]
-    first = n_time - width - guard - baseline  # column of the first window's first count
-    window = counts[:, first : first + width + baseline - 1]
-    n = float(baseline)
-    # decided per series, so that a series gets the same numbers in any batch; the other
-    # series' results of the exact formula are overwritten below, whatever they were
-    with np.errstate(invalid="ignore", over="ignore"):
-        squares = window * window
-        exact = np.all(np.rint(window) == window, axis=1)  # whole numbers, none missing
-        exact &= n * squares.sum(axis=1) < _EXACT  # bounds n * sum(x^2) of every window
-        if exact.any():
-            sums = _window_sums(window, baseline, width)
-            np.divide(sums, n, out=mean)
-            np.multiply(_window_sums(squares, baseline, width), n, out=sd)
-            sums *= sums
-            sd -= sums
-            sd /= n * (n - 1.0)
-            np.sqrt(sd, out=sd)
-    if not exact.all():
-        rest = ~exact
-        two_pass = _two_pass_stats(window[rest], baseline, width)
-        mean[rest], sd[rest] = two_pass
-
-
-def _two_pass_stats(window: FloatArray, baseline: int, width: int) -> tuple[FloatArray, FloatArray]:
-    """NumPy's mean and two-pass sample sd over each window position."""
-    shifted = [window[:, i : i + width] for i in range(baseline)]
-    mean = shifted[0].copy()
-    for values in shifted[1:]:
-        mean += values
-    mean /= baseline
-    sd = np.square(shifted[0] - mean)
-    for values in shifted[1:]:
-        deviation = values - mean
-        sd += deviation * deviation
-    sd /= baseline - 1.0
-    return mean, np.sqrt(sd, out=sd)
-
-
-def _c3(
-    counts: FloatArray,
-    expected: FloatArray,
-    sd: FloatArray,
-    c2: FloatArray,
-    z: float,
-    variant: C3Variant,
-    upper: FloatArray,
-) -> None:
-    """C3's upper bound (R's or the documented one) into ``upper``; ``c2`` (the C2
-    statistics) is overwritten by the documented C3 statistic."""
-    excess = np.maximum(c2 - 1.0, 0.0)  # NaN propagates, like R's pmax
-    previous = np.full(counts.shape, np.nan)
-    previous[:, 2:] = excess[:, :-2] + excess[:, 1:-1]
-    np.add(previous, excess, out=c2)
-    if variant == "r":
-        np.maximum(counts + sd * (z - previous), 0.0, out=upper)
-    else:
-        room = z - previous
-        upper[...] = np.where(room < 0.0, -np.inf, expected + sd * (1.0 + room))
-
-
-def _as_matrix(observed: ArrayLike) -> tuple[FloatArray, bool]:
-    """The counts (not copied: nothing here writes to them) and whether none is missing."""
-    counts = count_matrix(observed, "ears", EarsParameterError, copy=False)
+def _as_matrix(observed: ArrayLike) -> FloatArray:
+    """The counts, C-ordered for the compiled pass (not copied when they already are:
+    nothing here writes to them)."""
+    counts = np.ascontiguousarray(count_matrix(observed, "ears", EarsParameterError, copy=False))
     # a finite total rules out a missing or an infinite count in one pass over the data
-    complete = bool(np.isfinite(counts.sum()))
-    if not complete and np.isinf(counts).any():
+    if not np.isfinite(counts.sum()) and np.isinf(counts).any():
         raise EarsParameterError(
             "ears_infinite_count", "observed holds an infinite count; use NaN for a missing one"
         )
-    return counts, complete
+    return counts
 
 
 def _check_choices(method: str, c3_variant: str, baseline: int, min_sigma: float) -> None:
