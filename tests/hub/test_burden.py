@@ -72,6 +72,26 @@ def test_reported_rows_carry_the_exact_poisson_interval_and_the_factor() -> None
     assert row["completeness"] == 1.0
 
 
+def test_without_corrected_intervals_only_those_four_columns_are_empty() -> None:
+    codes, _ = _khm()
+    cells = [as_of_cell(code, 10 + i, week=0) for i, code in enumerate(codes[:-3])]
+    full = burden(_table(cells), FACTORS)
+    lean = burden(_table(cells), FACTORS, corrected_intervals=False)
+    assert lean.schema == BURDEN and lean.num_rows == full.num_rows
+    skipped = {
+        "cases_corrected_low",
+        "cases_corrected_high",
+        "incidence_corrected_low",
+        "incidence_corrected_high",
+    }
+    for name in BURDEN.names:
+        if name in skipped:
+            assert lean.column(name).null_count == lean.num_rows
+            assert full.column(name).null_count < full.num_rows
+        else:
+            assert lean.column(name).equals(full.column(name)), name
+
+
 def test_missing_reports_are_imputed_at_the_countrys_pooled_rate() -> None:
     codes, pops = _khm()
     silent = codes[:5]

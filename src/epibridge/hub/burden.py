@@ -110,8 +110,13 @@ def burden(
     factors: Mapping[tuple[str, str], ExpansionFactor],
     *,
     level: float = LEVEL,
+    corrected_intervals: bool = True,
 ) -> pa.Table:
-    """The burden table (``BURDEN``) of the cells of ``regional.counts_as_of``."""
+    """The burden table (``BURDEN``) of the cells of ``regional.counts_as_of``.
+
+    ``corrected_intervals=False`` leaves the corrected intervals (``cases_corrected_low``
+    ... ``incidence_corrected_high``) empty: they are most of the table's cost, and a
+    page showing reported incidence does not show them. Every other column is the same."""
     counts = area_counts(cells)
     if not counts:
         return BURDEN.empty_table()
@@ -122,7 +127,7 @@ def burden(
     rows: list[_Row] = []
     for (country, disease, _, _), group in _period_groups(counts).items():
         rows.extend(_group_rows(country, disease, group, seen, lookup, factors))
-    return _finish(rows, level)
+    return _finish(rows, level, corrected_intervals)
 
 
 def _group_rows(
@@ -252,7 +257,7 @@ def _group_rows(
     return out
 
 
-def _finish(rows: list[_Row], level: float) -> pa.Table:
+def _finish(rows: list[_Row], level: float, corrected_intervals: bool) -> pa.Table:
     def column(name: str) -> np.ndarray[Any, np.dtype[np.float64]]:
         return np.array([getattr(r, name) for r in rows], dtype=np.float64)
 
@@ -265,9 +270,12 @@ def _finish(rows: list[_Row], level: float) -> pa.Table:
     rate_count, rate_scale = column("rate_count"), column("rate_scale")
     per_reported = PER / column("reported_population")
     per_corrected = PER / column("corrected_population")
-    cases_low, cases_high = corrected_interval(count, factor, sigma, scale, level)
     reported_low, reported_high = poisson_interval(rate_count, level)
-    rate_low, rate_high = corrected_interval(rate_count, factor, sigma, rate_scale, level)
+    if corrected_intervals:
+        cases_low, cases_high = corrected_interval(count, factor, sigma, scale, level)
+        rate_low, rate_high = corrected_interval(rate_count, factor, sigma, rate_scale, level)
+    else:
+        cases_low = cases_high = rate_low = rate_high = np.full(len(rows), np.nan)
     with np.errstate(invalid="ignore"):
         columns = {
             "incidence_per_100k": rate_count * per_reported,

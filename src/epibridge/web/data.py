@@ -115,10 +115,11 @@ def week_cells(
     return table.filter(pa.array(keep, pa.bool_()))
 
 
-def burden_of(context: HubContext, table: pa.Table) -> pa.Table:
-    """Reported and corrected incidence of ``table``'s cells (``hub/burden.py``)."""
+def burden_of(context: HubContext, table: pa.Table, *, corrected: bool = True) -> pa.Table:
+    """Reported and corrected incidence of ``table``'s cells (``hub/burden.py``); the
+    corrected intervals only when the page shows them (``corrected``)."""
     try:
         factors = expansion_factors(context.folder)
     except SourceError as error:
         raise FolderError(str(error)) from None
-    return burden(table, factors)
+    return burden(table, factors, corrected_intervals=corrected)

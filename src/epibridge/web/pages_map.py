@@ -39,7 +39,9 @@ def map_of(
         return None, chosen, facts
     context = web.current()
     table = burden_of(
-        context, week_cells(context, web.clock(), chosen.countries, chosen.disease, start)
+        context,
+        week_cells(context, web.clock(), chosen.countries, chosen.disease, start),
+        corrected=measure == "corrected",
     )
     with_data = set(table.column("country").to_pylist()) if table.num_rows else set()
     frame = with_data or set(chosen.countries)
