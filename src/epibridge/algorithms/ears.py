@@ -155,8 +155,7 @@ def ears(
     expected, sd, upper, statistic = (np.empty((n_series, n_time)) for _ in range(4))
     alarm = np.empty((n_series, n_time), dtype=np.bool_)
     defined = np.empty((n_series, n_time), dtype=np.bool_)
-    ears_pass(
-        counts,
+    plan = (
         baseline,
         _GUARD[method],
         begin,
@@ -164,13 +163,8 @@ def ears(
         z,
         method == "C3",
         c3_variant == "documented",
-        expected,
-        sd,
-        upper,
-        statistic,
-        alarm,
-        defined,
     )
+    ears_pass(counts, plan, (expected, sd, upper, statistic, alarm, defined))
     return EarsResult(
         method=method,
         c3_variant=c3_variant,

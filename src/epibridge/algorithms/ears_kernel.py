@@ -75,41 +75,36 @@ def _floored(value: float, floor: float) -> float:
     return value
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def ears_pass(
-    counts: NDArray[np.float64],
-    baseline: int,
-    guard: int,
-    begin: int,
-    min_sigma: float,
-    z: float,
-    c3: bool,
-    documented: bool,
-    expected: NDArray[np.float64],
-    sd: NDArray[np.float64],
-    upper: NDArray[np.float64],
-    statistic: NDArray[np.float64],
-    alarm: NDArray[np.bool_],
-    defined: NDArray[np.bool_],
-) -> None:
-    """Fill the six (series x time) outputs for every series of ``counts`` (C-ordered).
+#: What to compute: baseline, guard, begin, min_sigma, z, C3?, documented C3?
+Plan = tuple[int, int, int, float, float, bool, bool]
+#: The six (series x time) outputs: expected, sd, upper bound, statistic, alarm, defined.
+Outputs = tuple[
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.bool_],
+    NDArray[np.bool_],
+]
 
-    The window of point t is ``baseline`` counts ending ``guard`` points before t. Columns
-    from ``begin`` on get the results (see ``epibridge.algorithms.ears`` for C1, C2 and
-    both C3 variants); columns before it are NaN / False. C3 (``c3``) also runs the two
-    points before ``begin``, whose C2 statistics its sums need.
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def ears_pass(counts: NDArray[np.float64], plan: Plan, outputs: Outputs) -> None:
+    """Fill the six ``outputs`` for every series of ``counts`` (C-ordered).
+
+    ``plan`` is (baseline, guard, begin, min_sigma, z, c3, documented): the window of point
+    t is ``baseline`` counts ending ``guard`` points before t. Columns from ``begin`` on
+    get the results (see ``epibridge.algorithms.ears`` for C1, C2 and both C3 variants);
+    columns before it are NaN / False. C3 (``c3``) also runs the two points before
+    ``begin``, whose C2 statistics its sums need.
     """
+    begin = plan[2]
     for i in range(counts.shape[0]):
-        expected[i, :begin] = np.nan
-        sd[i, :begin] = np.nan
-        upper[i, :begin] = np.nan
-        statistic[i, :begin] = np.nan
-        alarm[i, :begin] = False
-        defined[i, :begin] = False
-        _series(
-            counts, i, baseline, guard, begin, min_sigma, z, c3, documented,
-            expected, sd, upper, statistic, alarm, defined,
-        )  # fmt: skip
+        for values in outputs[:4]:
+            values[i, :begin] = np.nan
+        outputs[4][i, :begin] = False
+        outputs[5][i, :begin] = False
+        _series(counts, i, plan, outputs)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -121,24 +116,10 @@ def _moved(x: float, sign: float, s: float, q: float, missing: int) -> tuple[flo
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _series(
-    counts: NDArray[np.float64],
-    i: int,
-    baseline: int,
-    guard: int,
-    begin: int,
-    min_sigma: float,
-    z: float,
-    c3: bool,
-    documented: bool,
-    expected: NDArray[np.float64],
-    sd: NDArray[np.float64],
-    upper: NDArray[np.float64],
-    statistic: NDArray[np.float64],
-    alarm: NDArray[np.bool_],
-    defined: NDArray[np.bool_],
-) -> None:
+def _series(counts: NDArray[np.float64], i: int, plan: Plan, outputs: Outputs) -> None:
     """``ears_pass`` for series ``i``, columns ``begin`` on."""
+    baseline, guard, begin, min_sigma, z, c3, documented = plan
+    expected, sd, upper, statistic, alarm, defined = outputs
     n_time = counts.shape[1]
     n = float(baseline)
     low = begin - 2 if c3 else begin
