@@ -477,7 +477,9 @@ def _fit_flexible(
     phi = np.fmax(dispersion, 1.0)
     if control.reweight:
         omega = mask.astype(np.float64)
-        changed, weights = _reweighting(glm, x, y, mask, phi, control.weights_threshold)
+        changed, weights = _reweighting(
+            glm, x, y, mask & ok[:, None], phi, control.weights_threshold
+        )
         # a fit whose weights all stay 1 would be refitted to exactly the same numbers
         if changed.any():
             omega[changed] = weights
@@ -506,7 +508,12 @@ def _reweighting(
     """Step 5: the fits whose weights change, and their new weights omega.
 
     Anscombe residuals above the threshold need y > 0 (else the residual is negative),
-    so they are only computed there.
+    so they are only computed there. Only the fits in ``mask`` are reweighted: the
+    caller leaves out those that gave no usable fit (no residual degree of freedom),
+    whose result is NA anyway. There, a baseline of one count has a hat value of 1, its
+    residual is infinite, every weight 0 and gamma infinite, so R's weights would be NaN
+    (and its refit would drop the count); refitting such a batch with NaN weights broke
+    the shared solve of the other fits in the batch.
     """
     rows, obs = np.nonzero(mask & (y > 0))
     mu = glm.mu[rows, obs]
