@@ -19,6 +19,7 @@ from tests.hub import test_intake
 from tests.hub.payloads import release_cell, release_parts
 from tests.hub.test_app import Clock
 from tests.hub.test_intake import NOW, Hub
+from tests.hub.test_quality_sql import assert_sql_rows_equal_the_reference
 from tests.hub.test_regional import A, B, C, _send
 
 hub = test_intake.hub
@@ -65,6 +66,9 @@ def test_each_measure_finds_what_was_planted(hub: Hub, tmp_path: Path) -> None:
 
     cards = scorecards(hub.context.store.engine, NOW + timedelta(days=1))
     rows = {r["period"]: r for r in cards.periods.to_pylist()}
+    assert cards.periods.to_pylist() == assert_sql_rows_equal_the_reference(
+        hub.context.store.engine, NOW + timedelta(days=1)
+    )
     expected = len(provinces)
     assert rows["2025-W52"]["areas_reported"] == 2
     assert rows["2026-W01"]["areas_reported"] == 3
@@ -97,6 +101,8 @@ def test_each_measure_finds_what_was_planted(hub: Hub, tmp_path: Path) -> None:
     _send(hub, tmp_path, C, fixed, at_hours=8, revision_of=A)
     later = scorecards(hub.context.store.engine, NOW + timedelta(days=1))
     assert later.countries["KHM"].deaths_over_cases == 0
+    for hours in (1, 6, 24):  # before and after the revision
+        assert_sql_rows_equal_the_reference(hub.context.store.engine, NOW + timedelta(hours=hours))
     # ... and what was known before the revision is unchanged.
     assert (
         scorecards(hub.context.store.engine, NOW + timedelta(hours=6))

@@ -8,9 +8,9 @@
   and PostgreSQL);
 * a country's reported curve from SQL equals the one from the burden table;
 * the map's table is paginated and every area is on exactly one page;
-* the scorecards' narrow reads give the same period rows as ``counts_as_of`` and
-  ``counts_received``; cached scorecards equal freshly computed ones and follow a new
-  submission.
+* the scorecards' period rows summed in SQL are the ones Python sums from
+  ``counts_as_of`` and ``counts_received``; cached scorecards equal freshly computed
+  ones and follow a new submission.
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ from epibridge.hub.regional import (
     Filters,
     cells_for_burden,
     counts_as_of,
-    counts_received,
-    current_cells,
     period_totals,
     total_cell_sums,
 )
@@ -43,6 +41,7 @@ from epibridge.web.choropleth import AreaRow, page_of
 from epibridge.web.pages_curves import _burden_points, country_points
 from tests.hub import test_intake
 from tests.hub.test_intake import NOW, Hub
+from tests.hub.test_quality_sql import assert_sql_rows_equal_the_reference
 from tests.hub.test_regional import _send
 from tests.web.conftest import log_in
 
@@ -227,19 +226,10 @@ def test_map_table_pages_in_the_browser_html(
 
 
 @pytest.mark.parametrize("hours", [0.5, 1.5, 3])
-def test_narrow_quality_reads_give_the_same_period_rows(mixed: Hub, hours: float) -> None:
+def test_quality_sums_in_sql_give_the_same_period_rows(mixed: Hub, hours: float) -> None:
     engine = mixed.context.store.engine
-    at = NOW + timedelta(hours=hours)
-    limits = quality.Thresholds()
-    reference = quality._period_rows(
-        counts_as_of(engine, at).to_pylist(), counts_received(engine, at).to_pylist(), limits
-    )
-    narrow = quality._period_rows(
-        current_cells(engine, at, Filters(), quality._CURRENT).to_pylist(),
-        quality._received(engine, at),
-        limits,
-    )
-    assert narrow == reference and len(reference) >= 3
+    rows = assert_sql_rows_equal_the_reference(engine, NOW + timedelta(hours=hours))
+    assert len(rows) >= 3
 
 
 def test_cached_scorecards_equal_fresh_ones_and_follow_new_data(hub: Hub, tmp_path: Path) -> None:

@@ -23,6 +23,12 @@ the policy receipts: records read, quarantined, and quarantined by rule at the n
 measure over the countries. A descriptor of each national system (sentinel or
 comprehensive, case definition, laboratory confirmation) comes from the hub's
 ``systems/<ISO3>.toml``, with the confirmed share measured from released line lists.
+
+The per-period measures are summed in the database (``quality_sql``: ``GROUP BY`` over
+the as-of picture and the received cells, on SQLite and PostgreSQL), which returns one
+row per country, disease and period; the registry's expected areas, the delay and the
+jump are finished here. No cell is read into Python, so memory does not grow with the
+number of cells; the time is the database's (a window over every current cell).
 """
 
 from __future__ import annotations
@@ -42,7 +48,8 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import Engine, func, select
 
-from epibridge.hub.regional import Filters, cases_as_of, current_cells
+from epibridge.hub.quality_sql import PeriodSums, areas_seen, period_sums
+from epibridge.hub.regional import cases_as_of
 from epibridge.hub.tables import (
     regional_cases_table,
     regional_counts_table,
@@ -134,14 +141,13 @@ _PERIOD_SCHEMA = pa.schema(
         ("jump", pa.bool_()),
     ]
 )
-_CELL = ("country", "area", "disease", "period_type", "calendar", "period", "sex", "age_band")
 
 
 def expected_areas(country: str, level: int, on: date, seen: set[str]) -> set[str]:
     """The areas expected to report at ``level`` on ``on``: the registry's units of the
     country valid that day, or, for a country the registry does not hold at that level,
     the areas it ever reported (``seen``)."""
-    registry = {u.code for u in _units_at(country, level) if u.valid_on(on)}
+    registry = _registry_areas(country, level, on)
     return registry if registry else set(seen)
 
 
@@ -155,72 +161,51 @@ def _median(values: Sequence[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
+def _registry_areas(country: str, level: int, on: date) -> set[str]:
+    return {u.code for u in _units_at(country, level) if u.valid_on(on)}
+
+
 def _period_rows(
-    current: list[dict[str, Any]], received: list[dict[str, Any]], limits: Thresholds
+    engine: Engine, at: datetime, sums: list[PeriodSums], limits: Thresholds
 ) -> list[dict[str, Any]]:
-    """One row per country, disease and period, from the cells of the current picture and
-    every cell ever received (for first arrival and repetitions)."""
-    first: dict[tuple[str, str, str], datetime] = {}
-    per_submission: Counter[tuple[Any, ...]] = Counter()
-    submissions_of: dict[tuple[Any, ...], set[str]] = defaultdict(set)
-    revised: set[str] = {r["revision_of"] for r in received if r.get("revision_of")}
-    for r in received:
-        key = (r["country"], r["disease"], r["period"])
-        if key not in first or r["received_at"] < first[key]:
-            first[key] = r["received_at"]
-        cell = tuple(r[c] for c in _CELL)
-        per_submission[(r["submission_id"], *cell)] += 1
-        if r["submission_id"] not in revised:
-            submissions_of[cell].add(r["submission_id"])
-    # per cell: in how many submissions it was sent more than once
-    duplicated: Counter[tuple[Any, ...]] = Counter(
-        tuple(cell) for (_, *cell), n in per_submission.items() if n > 1
-    )
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-    for r in current:
-        groups[(r["country"], r["disease"], r["period"])].append(r)
-    ever: dict[tuple[str, int], set[str]] = defaultdict(set)
-    for r in current:
-        ever[(r["country"], r["area_level"])].add(r["area"])
-    rows = []
-    for (country, disease, period), cells in sorted(
-        groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[1][0]["period_start"])
-    ):
-        start, end, level = cells[0]["period_start"], cells[0]["period_end"], cells[0]["area_level"]
-        areas = {c["area"] for c in cells}
-        expected_set = expected_areas(country, level, start, ever[(country, level)])
-        expected = max(len(expected_set), len(areas))
-        arrived = first.get((country, disease, period))
-        delay = None if arrived is None else (arrived.date() - end).days
-        keys = {tuple(c[k] for k in _CELL) for c in cells}
+    """One row per country, disease and period from the database's sums (in their
+    order): completeness against the registry (or the areas seen), delay and jump."""
+    registry = {
+        (p.country, p.area_level, p.period_start): _registry_areas(
+            p.country, p.area_level, p.period_start
+        )
+        for p in sums
+    }
+    # the areas a country ever reported, read only where the registry has none that day
+    unheld = sorted({country for (country, _, _), areas in registry.items() if not areas})
+    seen = areas_seen(engine, at, unheld)
+    rows: list[dict[str, Any]] = []
+    for p in sums:
+        expected_set = registry[(p.country, p.area_level, p.period_start)] or seen.get(
+            (p.country, p.area_level), set()
+        )
+        expected = max(len(expected_set), p.areas_reported)
+        delay = None if p.arrived is None else (p.arrived.date() - p.period_end).days
         rows.append(
             {
-                "country": country,
-                "disease": disease,
-                "period": period,
-                "period_start": start,
-                "period_end": end,
-                "area_level": level,
-                "areas_reported": len(areas),
+                "country": p.country,
+                "disease": p.disease,
+                "period": p.period,
+                "period_start": p.period_start,
+                "period_end": p.period_end,
+                "area_level": p.area_level,
+                "areas_reported": p.areas_reported,
                 "areas_expected": expected,
-                "completeness": len(areas) / expected if expected else None,
+                "completeness": p.areas_reported / expected if expected else None,
                 "delay_days": delay,
                 "on_time": None if delay is None else delay <= limits.on_time_days,
-                "cells": len(cells),
-                "cells_suppressed": sum(1 for c in cells if c["cases_suppressed"]),
-                "duplicate_cells": sum(duplicated[k] for k in keys),
-                "repeated_cells": sum(1 for k in keys if len(submissions_of.get(k, ())) > 1),
-                "deaths_over_cases": sum(
-                    1
-                    for c in cells
-                    if c["deaths"] is not None
-                    and c["cases"] is not None
-                    and c["deaths"] > c["cases"]
-                ),
-                "cases": sum(
-                    c["cases"] or 0 for c in cells if c["sex"] is None and c["age_band"] is None
-                )
-                or sum(c["cases"] or 0 for c in cells),
+                "cells": p.cells,
+                "cells_suppressed": p.cells_suppressed,
+                "duplicate_cells": p.duplicate_cells,
+                "repeated_cells": p.repeated_cells,
+                "deaths_over_cases": p.deaths_over_cases,
+                # the totals' cases, or every cell's when the totals add up to none
+                "cases": p.total_cells_cases or p.all_cells_cases,
                 "jump": False,
             }
         )
@@ -328,9 +313,10 @@ def scorecards(
     """Scorecards of every country (the regional median needs them all); ``countries``
     restricts only the periods table returned.
 
-    Reading every cell the hub holds takes minutes at regional scale (millions of cells),
-    so the result is kept per state of the submissions (``_state``) and reused until a
-    submission arrives; the system descriptors (files an analyst edits) are read each time.
+    Summing every cell the hub holds still takes the database seconds at regional scale
+    (millions of cells), so the result is kept per state of the submissions (``_state``)
+    and reused until a submission arrives; the system descriptors (files an analyst
+    edits) are read each time.
     """
     at = utc(at, "the as-of time")
     key = (*_state(engine, at), tuple(countries), limits)
@@ -353,54 +339,10 @@ def scorecards(
     return Scorecards(at, cached.periods, scores, dict(cached.regional_median))
 
 
-#: The columns of the current cells ``_period_rows`` reads (no lineage: reading back a
-#: received time per cell cost more than everything else at regional scale).
-_CURRENT = (
-    *_CELL,
-    "area_level",
-    "period_start",
-    "period_end",
-    "cases",
-    "cases_suppressed",
-    "deaths",
-)
-
-
-def _received(engine: Engine, at: datetime) -> list[dict[str, Any]]:
-    """The cells ``regional.counts_received`` gives, in the columns ``_period_rows``
-    reads, in the same order; each submission's time and revision read once."""
-    c, s = regional_counts_table, submissions_table
-    with engine.connect() as connection:
-        submissions = {
-            sid: (received_at, revision_of)
-            for sid, received_at, revision_of in connection.execute(
-                select(s.c.submission_id, s.c.received_at, s.c.revision_of).where(
-                    s.c.received_at <= at
-                )
-            )
-        }
-        result = connection.execute(
-            select(*[c.c[name] for name in (*_CELL, "submission_id")])
-            .join(s, s.c.submission_id == c.c.submission_id)
-            .where(s.c.received_at <= at)
-            .order_by(c.c.row_id)
-        )
-        names = list(result.keys())
-        rows = []
-        for values in result:
-            row = dict(zip(names, values, strict=True))
-            row["received_at"], row["revision_of"] = submissions[row["submission_id"]]
-            rows.append(row)
-    return rows
-
-
 def _compute(
     engine: Engine, at: datetime, countries: Sequence[str], limits: Thresholds
 ) -> Scorecards:
-    current = current_cells(engine, at, Filters(), _CURRENT).to_pylist()
-    received = _received(engine, at)
-    rows = _period_rows(current, received, limits)
-    del current, received
+    rows = _period_rows(engine, at, period_sums(engine, at), limits)
     scores: dict[str, CountryScore] = {}
     by_country: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
