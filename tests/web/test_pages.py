@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -142,3 +144,50 @@ def test_a_broken_hub_folder_is_explained(
         page = bare.get("/login")
         assert page.status_code == 500 and "session secret" in page.text
         assert bare.get("/v1/versions").status_code == 200
+
+
+def test_quality_page_answers_while_slow_scorecards_are_computed(
+    client: TestClient, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At regional scale scoring takes the database tens of seconds: the page does not
+    wait for it; it says the scorecards are being computed, then shows them."""
+    from epibridge.hub import quality
+    from epibridge.web import pages_quality
+
+    release = threading.Event()
+    compute = quality._compute
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        release.wait(30)
+        return compute(*args, **kwargs)
+
+    quality._CACHE.clear()
+    monkeypatch.setattr(quality, "_compute", slow)
+    monkeypatch.setattr(pages_quality, "WAIT_SECONDS", 0.1)
+    log_in(client, "analyst", tokens["analyst"])
+    pending = client.get("/quality")
+    assert pending.status_code == 200
+    assert "The scorecards are being computed" in pending.text
+    assert "Regional median" not in pending.text
+    release.set()
+    monkeypatch.setattr(pages_quality, "WAIT_SECONDS", 30.0)
+    ready = client.get("/quality")
+    assert "Regional median" in ready.text and "being computed" not in ready.text
+    assert "newer submissions are being scored" not in ready.text
+    # a newer state (as after a submission) is computed in the background while the
+    # page shows the scorecards it holds, saying from when they are
+    again = threading.Event()
+    monkeypatch.setattr(quality, "state", lambda engine, at: ("a later state",))
+    monkeypatch.setattr(pages_quality, "WAIT_SECONDS", 0.1)
+
+    def slower(*args: Any, **kwargs: Any) -> Any:
+        again.wait(30)
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(quality, "_compute", slower)
+    stale = client.get("/quality")
+    again.set()
+    assert "newer submissions are being scored" in stale.text
+    assert "Regional median" in stale.text
+    monkeypatch.setattr(pages_quality, "WAIT_SECONDS", 30.0)
+    assert "newer submissions" not in client.get("/quality").text  # done before teardown

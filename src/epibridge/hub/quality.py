@@ -36,9 +36,8 @@ from __future__ import annotations
 import functools
 import json
 import statistics
-import threading
 import tomllib
-from collections import Counter, OrderedDict, defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -46,13 +45,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
+from epibridge.hub.quality_cache import Latest, StateCache, state
 from epibridge.hub.quality_sql import PeriodSums, areas_seen, period_sums
 from epibridge.hub.regional import cases_as_of
 from epibridge.hub.tables import (
-    regional_cases_table,
-    regional_counts_table,
     submission_receipts_table,
     submissions_table,
     utc,
@@ -279,28 +277,9 @@ def _confirmed(engine: Engine, at: datetime, scores: dict[str, CountryScore]) ->
         scores.setdefault(country, CountryScore(country)).confirmed_share = confirmed[country] / n
 
 
-#: Scorecards already computed, by what they were computed from (``_state``), newest last.
-_CACHE: OrderedDict[tuple[Any, ...], Scorecards] = OrderedDict()
-_CACHE_SIZE = 8
-_CACHE_LOCK = threading.Lock()
-
-
-def _state(engine: Engine, at: datetime) -> tuple[Any, ...]:
-    """What the scorecards at ``at`` depend on in the database: the submissions received by
-    ``at``. Submissions and their rows are only ever added, so the submissions received by
-    ``at`` are those received by the latest of them; two moments with the same number of
-    them and the same latest time see the same set, hence the same scorecards. The last row
-    ids of the regional tables are part of the state too (rows written by other means)."""
-    s = submissions_table
-    with engine.connect() as c:
-        number, latest = c.execute(
-            select(func.count(), func.max(s.c.received_at)).where(s.c.received_at <= at)
-        ).one()
-        rows = tuple(
-            c.execute(select(func.max(t.c.row_id))).scalar_one()
-            for t in (regional_counts_table, regional_cases_table)
-        )
-    return (engine.url.render_as_string(hide_password=True), int(number), latest, rows)
+#: Scorecards already computed, by the question (countries, thresholds) and the state of
+#: the submissions they were computed from (``quality_cache.state``).
+_CACHE: StateCache[Scorecards] = StateCache()
 
 
 def scorecards(
@@ -314,21 +293,36 @@ def scorecards(
     restricts only the periods table returned.
 
     Summing every cell the hub holds still takes the database seconds at regional scale
-    (millions of cells), so the result is kept per state of the submissions (``_state``)
-    and reused until a submission arrives; the system descriptors (files an analyst
-    edits) are read each time.
+    (millions of cells), so the result is kept per state of the submissions
+    (``quality_cache``) and reused until a submission arrives; the system descriptors
+    (files an analyst edits) are read each time.
     """
     at = utc(at, "the as-of time")
-    key = (*_state(engine, at), tuple(countries), limits)
-    with _CACHE_LOCK:
-        cached = _CACHE.get(key)
-        if cached is None:
-            cached = _compute(engine, at, countries, limits)
-            _CACHE[key] = cached
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
-        else:
-            _CACHE.move_to_end(key)
+    question = (tuple(countries), limits)
+    cached = _CACHE.cached(
+        question, state(engine, at), lambda: _compute(engine, at, countries, limits)
+    )
+    return _with_systems(cached, at, home)
+
+
+def latest_scorecards(
+    engine: Engine, at: datetime, home: Path | None, wait: float
+) -> Latest[Scorecards]:
+    """For a page that must answer at once: the scorecards at ``at`` when they are ready
+    within ``wait`` seconds, else the newest ones held (computed at an earlier state, their
+    ``as_of`` says when) while the current ones are computed in the background."""
+    at = utc(at, "the as-of time")
+    limits = Thresholds()
+    found = _CACHE.latest(
+        ((), limits), state(engine, at), lambda: _compute(engine, at, (), limits), wait
+    )
+    value = None if found.value is None else _with_systems(found.value, found.value.as_of, home)
+    return Latest(value, found.current, found.computing_since)
+
+
+def _with_systems(cached: Scorecards, at: datetime, home: Path | None) -> Scorecards:
+    """A copy of ``cached`` (the caller may change its scores) with the hub's system
+    descriptors read now."""
     scores = {
         c: replace(score, quarantined_by_rule=dict(score.quarantined_by_rule))
         for c, score in cached.countries.items()

@@ -2,13 +2,21 @@
 
 The same rule as ``GET /v1/scorecards``: the hub's roles see every country, a country's
 people their own, observers the median only (``hub/quality.py``).
+
+Scoring takes the database tens of seconds at regional scale after each new submission,
+so the page waits at most ``WAIT_SECONDS`` for the current scorecards; past that it
+shows the newest ones the hub holds, saying from when they are, while the current ones
+are computed in the background (``hub/quality_cache.py``), or, when it holds none yet,
+says that they are being computed.
 """
+
+import time
 
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from epibridge.hub.quality import scorecards
+from epibridge.hub.quality import latest_scorecards
 from epibridge.web.i18n import N_
 from epibridge.web.viewer import Web
 
@@ -21,6 +29,8 @@ MEASURES = (
     ("quarantined_share", N_("Records quarantined at the node"), "percent"),
     ("confirmed_share", N_("Cases laboratory-confirmed"), "percent"),
 )
+#: How long the page waits for the current scorecards before it shows the newest held.
+WAIT_SECONDS = 0.8
 COUNTS = (
     ("periods", N_("Periods received")),
     ("duplicate_cells", N_("Cells sent twice in one submission")),
@@ -36,18 +46,25 @@ def register(app: FastAPI, web: Web) -> None:
         viewer = web.viewer(request)
         web.authorize(viewer, "scorecards.read", "quality")
         context = web.current()
-        cards = scorecards(context.store.engine, web.clock(), context.folder)
+        found = latest_scorecards(context.store.engine, web.clock(), context.folder, WAIT_SECONDS)
+        cards = found.value
+        countries = cards.countries if cards is not None else {}
         who = viewer.principal
         if who.role in ("hub_admin", "hub_analyst"):
-            shown = sorted(cards.countries)
+            shown = sorted(countries)
         else:
-            shown = [who.country] if who.country in cards.countries else []
+            shown = [who.country] if who.country in countries else []
+        since = found.computing_since
+        computing = None if since is None else max(0, round(time.monotonic() - since))
         return web.page(
             request,
             "quality.html",
             {
-                "scores": [cards.countries[c] for c in shown],
-                "median": cards.regional_median,
+                "scores": [countries[c] for c in shown],
+                "median": cards.regional_median if cards is not None else {},
+                "ready": cards is not None,
+                "as_of": None if found.current or cards is None else cards.as_of,
+                "computing_seconds": computing,
                 "measures": MEASURES,
                 "counts": COUNTS,
             },
