@@ -29,6 +29,8 @@ from epibridge.hub.store import (
     HubStoreError,
     StoredSubmission,
     SubmissionConflict,
+    hub_engine,
+    read_only,
 )
 from epibridge.hub.tables import metadata
 from epibridge.model.errors import EpibridgeError
@@ -300,3 +302,24 @@ def test_submissions_by_country_oldest_first(store: HubStore) -> None:
         "PE-2026-0001",
         "BR-2026-0002",
     ]
+
+
+def test_a_long_read_does_not_hold_the_write_lock(tmp_path: Path) -> None:
+    """Scoring every cell reads for tens of seconds: on a read-only engine it is a
+    deferred snapshot, so another connection writes at once instead of waiting behind
+    it (the default transaction is BEGIN IMMEDIATE, which would)."""
+    engine = hub_engine(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    with engine.begin() as c:
+        c.execute(text("CREATE TABLE t (x INTEGER)"))
+        c.execute(text("INSERT INTO t VALUES (1)"))
+    other = create_engine(f"sqlite:///{tmp_path / 'hub.sqlite'}", connect_args={"timeout": 0.5})
+    with read_only(engine).connect() as reading:
+        assert reading.execute(text("SELECT count(*) FROM t")).scalar_one() == 1  # in a read
+        with other.begin() as writing:  # would fail with 'database is locked' after 0.5 s
+            writing.execute(text("INSERT INTO t VALUES (2)"))
+        # the read's snapshot does not see the write made during it
+        assert reading.execute(text("SELECT count(*) FROM t")).scalar_one() == 1
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM t")).scalar_one() == 2
+    engine.dispose()
+    other.dispose()

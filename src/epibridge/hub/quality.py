@@ -50,6 +50,7 @@ from sqlalchemy import Engine, select
 from epibridge.hub.quality_cache import Latest, StateCache, state
 from epibridge.hub.quality_sql import PeriodSums, areas_seen, period_sums
 from epibridge.hub.regional import cases_as_of
+from epibridge.hub.store import read_only
 from epibridge.hub.tables import (
     submission_receipts_table,
     submissions_table,
@@ -298,6 +299,7 @@ def scorecards(
     (files an analyst edits) are read each time.
     """
     at = utc(at, "the as-of time")
+    engine = read_only(engine)
     question = (tuple(countries), limits)
     cached = _CACHE.cached(
         question, state(engine, at), lambda: _compute(engine, at, countries, limits)
@@ -312,6 +314,7 @@ def latest_scorecards(
     within ``wait`` seconds, else the newest ones held (computed at an earlier state, their
     ``as_of`` says when) while the current ones are computed in the background."""
     at = utc(at, "the as-of time")
+    engine = read_only(engine)
     limits = Thresholds()
     found = _CACHE.latest(
         ((), limits), state(engine, at), lambda: _compute(engine, at, (), limits), wait

@@ -142,6 +142,14 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 _READ_ONLY = "epibridge_read_only"
 
 
+def read_only(engine: Engine) -> Engine:
+    """``engine`` for reading only: on SQLite its transactions are a plain (deferred)
+    ``BEGIN``, a snapshot that neither waits for nor blocks a writer (WAL), where the
+    default ``BEGIN IMMEDIATE`` would hold the write lock for as long as the read lasts
+    (scoring millions of cells takes tens of seconds). The same engine elsewhere."""
+    return engine.execution_options(**{_READ_ONLY: True})
+
+
 def _sqlite_begin(connection: Connection) -> None:
     if connection.get_execution_options().get(_READ_ONLY):
         connection.exec_driver_sql("BEGIN")
