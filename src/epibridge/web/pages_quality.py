@@ -30,7 +30,7 @@ MEASURES = (
     ("confirmed_share", N_("Cases laboratory-confirmed"), "percent"),
 )
 #: How long the page waits for the current scorecards before it shows the newest held.
-WAIT_SECONDS = 0.8
+WAIT_SECONDS = 0.5
 COUNTS = (
     ("periods", N_("Periods received")),
     ("duplicate_cells", N_("Cells sent twice in one submission")),
