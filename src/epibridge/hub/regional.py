@@ -35,6 +35,7 @@ from sqlalchemy.orm import aliased
 from epibridge.hub.area_counts import CELL_COLUMNS, PopulationLookup
 from epibridge.hub.log import RowsDigest
 from epibridge.hub.payload import CASE_STRUCTURE, Payload
+from epibridge.hub.store import read_only
 from epibridge.hub.tables import (
     regional_cases_table,
     regional_counts_table,
@@ -244,7 +245,7 @@ def current_cells(
         .order_by(sub.c.country, sub.c.disease, sub.c.area, sub.c.period_start, sub.c.source_row)
     )
     schema = pa.schema([COUNTS_AS_OF.field(name) for name in columns])
-    with engine.connect() as connection:
+    with read_only(engine).connect() as connection:
         rows = connection.execute(query).fetchall()
     if not rows:
         return schema.empty_table()
@@ -357,7 +358,7 @@ def period_totals(engine: Engine, at: datetime, filters: Filters = Filters()) ->
         .group_by(a.country, a.disease, a.period_type, a.period)
         .order_by(a.country, a.disease, func.min(a.period_start), a.period)
     )
-    with engine.connect() as connection:
+    with read_only(engine).connect() as connection:
         rows = connection.execute(query).fetchall()
     if not rows:
         return PERIOD_TOTALS.empty_table()
@@ -393,7 +394,7 @@ def total_cell_sums(engine: Engine, at: datetime, filters: Filters = Filters()) 
         .group_by(sub.c.period_type, sub.c.period, sub.c.period_start, sub.c.period_end)
         .order_by(sub.c.period_start, sub.c.period)
     )
-    with engine.connect() as connection:
+    with read_only(engine).connect() as connection:
         rows = connection.execute(query).fetchall()
     schema = TOTAL_CELL_SUMS
     if not rows:
@@ -425,7 +426,7 @@ TOTAL_CELL_SUMS = pa.schema(
 def _columns(engine: Engine, query: Any, schema: pa.Schema) -> pa.Table:
     """The query's rows as an Arrow table of ``schema``, built column by column (much
     faster than a dict per row for the tens of thousands of cells of a regional picture)."""
-    with engine.connect() as connection:
+    with read_only(engine).connect() as connection:
         result = connection.execute(query)
         names = list(result.keys())
         rows = result.fetchall()
@@ -455,7 +456,7 @@ def counts_received(engine: Engine, at: datetime) -> pa.Table:
         .where(s.c.received_at <= at)
         .order_by(c.c.row_id)
     )
-    with engine.connect() as connection:
+    with read_only(engine).connect() as connection:
         rows = [dict(r._mapping) for r in connection.execute(query)]
     return pa.Table.from_pylist(rows) if rows else pa.table({})
 
@@ -478,7 +479,7 @@ def cases_as_of(engine: Engine, at: datetime, filters: Filters = Filters()) -> p
         query = query.where(c.c.country.in_(list(filters.countries)))
     if filters.diseases:
         query = query.where(c.c.disease.in_(list(filters.diseases)))
-    with engine.connect() as connection:
+    with read_only(engine).connect() as connection:
         rows = [dict(r._mapping) for r in connection.execute(query)]
     for row in rows:
         row["received_at"] = utc(_aware(row["received_at"]), "received_at")
@@ -552,7 +553,7 @@ class Lineage:
 
 def lineage(engine: Engine, submission_id: str, now: datetime) -> Lineage | None:
     s = submissions_table
-    with engine.connect() as connection:
+    with read_only(engine).connect() as connection:
         row = connection.execute(select(s).where(s.c.submission_id == submission_id)).first()
         if row is None:
             return None

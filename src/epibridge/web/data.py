@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from epibridge.hub.burden import burden
 from epibridge.hub.intake import HubContext
 from epibridge.hub.regional import BURDEN_CELLS, COUNTS_AS_OF, Filters, cells_for_burden
+from epibridge.hub.store import read_only
 from epibridge.hub.tables import regional_counts_table, submissions_table
 from epibridge.model.errors import SourceError
 from epibridge.registry.expansion import expansion_factors
@@ -34,7 +35,7 @@ MONTH_REACH = timedelta(days=31)
 def countries_in_scope(context: HubContext, visible: frozenset[str] | None) -> list[str]:
     """Countries that sent the hub something and that the viewer may see."""
     s = submissions_table
-    with context.store.engine.connect() as c:
+    with read_only(context.store.engine).connect() as c:
         senders = {r[0] for r in c.execute(select(s.c.origin_country).distinct())}
     return sorted(senders if visible is None else senders & visible)
 
@@ -50,7 +51,7 @@ def latest_start(context: HubContext, countries: Iterable[str], disease: str) ->
     """The first day of the latest period any of ``countries`` sent for ``disease``."""
     t = regional_counts_table
     latest: date | None = None
-    with context.store.engine.connect() as c:
+    with read_only(context.store.engine).connect() as c:
         for country in countries:
             found = c.execute(
                 select(func.max(t.c.period_start)).where(
