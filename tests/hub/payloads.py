@@ -15,6 +15,30 @@ from epibridge.model.agreement import Agreement
 from epibridge.model.schema import RELEASE_COUNTS
 
 
+def week_cell(area: str, start: date, cases: int | None, **extra: Any) -> dict[str, Any]:
+    """One KHM dengue cell of the ISO week starting ``start`` in the release format (no
+    sex, no age band; ``cases`` None: withheld); ``extra`` sets or adds fields."""
+    year, week, _ = start.isocalendar()
+    return {
+        "country": "KHM",
+        "area": area,
+        "area_level": 1,
+        "disease": "DENGUE",
+        "period": f"{year}-W{week:02d}",
+        "period_type": "week",
+        "calendar": "iso",
+        "period_start": start,
+        "period_end": start + timedelta(days=6),
+        "sex": None,
+        "age_band": None,
+        "cases": cases,
+        "cases_suppressed": cases is None,
+        "deaths": None,
+        "deaths_suppressed": None,
+        **extra,
+    }
+
+
 def counts_table(
     rows: int, seed: int = 1, country: str = "KHM", cases: int | None = None
 ) -> pa.Table:
@@ -23,23 +47,12 @@ def counts_table(
     start = date(2026, 1, 5)
     return pa.Table.from_pylist(
         [
-            {
-                "country": country,
-                "area": f"{country[:2]}-{rng.getrandbits(64):016x}",
-                "area_level": 1,
-                "disease": "DENGUE",
-                "period": "2026-W02",
-                "period_type": "week",
-                "calendar": "iso",
-                "period_start": start,
-                "period_end": start + timedelta(days=6),
-                "sex": None,
-                "age_band": None,
-                "cases": rng.randrange(0, 500) if cases is None else cases,
-                "cases_suppressed": False,
-                "deaths": None,
-                "deaths_suppressed": None,
-            }
+            week_cell(
+                f"{country[:2]}-{rng.getrandbits(64):016x}",
+                start,
+                rng.randrange(0, 500) if cases is None else cases,
+                country=country,
+            )
             for _ in range(rows)
         ],
         schema=RELEASE_COUNTS,

@@ -25,6 +25,7 @@ from epibridge.hub.quality_sql import period_sums
 from epibridge.hub.regional import counts_as_of, counts_received
 from epibridge.model.schema import RELEASE_COUNTS
 from tests.hub import test_intake
+from tests.hub.payloads import week_cell
 from tests.hub.test_intake import NOW, Hub
 from tests.hub.test_regional import _send
 
@@ -105,17 +106,7 @@ def reference_rows(
                 "jump": False,
             }
         )
-    previous: dict[tuple[str, str], int] = {}
-    for row in rows:
-        series = (row["country"], row["disease"])
-        before = previous.get(series)
-        if before is not None:
-            row["jump"] = (
-                row["cases"] > limits.jump_factor * before
-                and row["cases"] - before >= limits.jump_min
-            )
-        previous[series] = row["cases"]
-    return rows
+    return quality.mark_jumps(rows, limits)  # the jump was not moved to SQL
 
 
 DEFAULT = quality.Thresholds()
@@ -133,28 +124,6 @@ def assert_sql_rows_equal_the_reference(
     return got
 
 
-def _cell(area: str, start: date, cases: int | None, **extra: Any) -> dict[str, Any]:
-    year, week, _ = start.isocalendar()
-    return {
-        "country": "KHM",
-        "area": area,
-        "area_level": 1,
-        "disease": "DENGUE",
-        "period": f"{year}-W{week:02d}",
-        "period_type": "week",
-        "calendar": "iso",
-        "period_start": start,
-        "period_end": start + timedelta(days=6),
-        "sex": None,
-        "age_band": None,
-        "cases": cases,
-        "cases_suppressed": cases is None,
-        "deaths": None,
-        "deaths_suppressed": None,
-        **extra,
-    }
-
-
 def _table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=RELEASE_COUNTS)
 
@@ -165,26 +134,28 @@ S1, S2, S3, S4 = (f"dddddddd-0000-4000-8000-00000000000{n}" for n in range(1, 5)
 def _first() -> list[dict[str, Any]]:
     w0, w1, w2 = WEEKS[:3]
     return [
-        _cell("KH-1", w0, 10),
-        _cell("KH-2", w0, None),  # withheld
-        _cell("KH-3", w0, 4, sex="F"),
-        _cell("KH-3", w0, 5, sex="M"),
-        _cell("KH-3", w0, 2, age_band="0-4"),  # an age band without sex
-        _cell("KH-3", w0, 4, sex="F"),  # a stratum twice in one submission
-        _cell("KH-1", w0, 6, period="2025-12", period_type="month", period_end=date(2025, 12, 31)),
-        _cell("KH-1", w1, 12, deaths=15),  # more deaths than cases
-        _cell("KH-2", w1, 0),
-        _cell("KH-2", w1, 0),  # a total twice
-        _cell("KH-4", w1, 7, sex="F", age_band="0-4"),
+        week_cell("KH-1", w0, 10),
+        week_cell("KH-2", w0, None),  # withheld
+        week_cell("KH-3", w0, 4, sex="F"),
+        week_cell("KH-3", w0, 5, sex="M"),
+        week_cell("KH-3", w0, 2, age_band="0-4"),  # an age band without sex
+        week_cell("KH-3", w0, 4, sex="F"),  # a stratum twice in one submission
+        week_cell(
+            "KH-1", w0, 6, period="2025-12", period_type="month", period_end=date(2025, 12, 31)
+        ),
+        week_cell("KH-1", w1, 12, deaths=15),  # more deaths than cases
+        week_cell("KH-2", w1, 0),
+        week_cell("KH-2", w1, 0),  # a total twice
+        week_cell("KH-4", w1, 7, sex="F", age_band="0-4"),
         # week 2: totals of 0 only, so the cases are the strata's
-        _cell("KH-1", w2, 0),
-        _cell("KH-1", w2, 8, sex="M"),
-        _cell("KH-2", w2, None, sex="F"),
+        week_cell("KH-1", w2, 0),
+        week_cell("KH-1", w2, 8, sex="M"),
+        week_cell("KH-2", w2, None, sex="F"),
         # the same week label on another calendar, starting a day earlier
-        _cell("KH-0", w1 - timedelta(days=1), 1, calendar="epi", period="2025-W50"),
+        week_cell("KH-0", w1 - timedelta(days=1), 1, calendar="epi", period="2025-W50"),
         # a level the registry does not hold: the areas seen are the expected ones
-        _cell("KH-X1", w0, 3, area_level=2, disease="MALARIA"),
-        _cell("KH-X2", w1, 2, area_level=2, disease="MALARIA"),
+        week_cell("KH-X1", w0, 3, area_level=2, disease="MALARIA"),
+        week_cell("KH-X2", w1, 2, area_level=2, disease="MALARIA"),
     ]
 
 
@@ -193,24 +164,24 @@ def planted(hub: Hub, tmp_path: Path) -> Hub:
     w0, w1, w2, w3 = WEEKS
     _send(hub, tmp_path, S1, _table(_first()), at_hours=0)
     again = [  # not a revision: the same cells again, one with new values
-        _cell("KH-1", w0, 11),
-        _cell("KH-3", w0, 4, sex="F"),
-        _cell("KH-3", w0, 2, age_band="0-4"),
-        _cell("KH-4", w1, 7, sex="F", age_band="0-4"),
-        _cell("KH-4", w1, 7, sex="F", age_band="0-4"),
-        _cell("KH-4", w1, 7, sex="F", age_band="0-4"),  # three times
-        _cell("KH-2", w1, 0),
-        _cell("KH-2", w1, 0),  # twice here and twice in the first submission
+        week_cell("KH-1", w0, 11),
+        week_cell("KH-3", w0, 4, sex="F"),
+        week_cell("KH-3", w0, 2, age_band="0-4"),
+        week_cell("KH-4", w1, 7, sex="F", age_band="0-4"),
+        week_cell("KH-4", w1, 7, sex="F", age_band="0-4"),
+        week_cell("KH-4", w1, 7, sex="F", age_band="0-4"),  # three times
+        week_cell("KH-2", w1, 0),
+        week_cell("KH-2", w1, 0),  # twice here and twice in the first submission
     ]
     _send(hub, tmp_path, S2, _table(again), at_hours=30)
     fixed = [r for r in _first() if r["area"] != "KH-2"]  # a revision drops an area
-    fixed[0] = _cell("KH-1", w0, 9)
+    fixed[0] = week_cell("KH-1", w0, 9)
     _send(hub, tmp_path, S3, _table(fixed), at_hours=60, revision_of=S1)
     jump = [
-        _cell("KH-1", w3, 200),
-        _cell("KH-3", w3, 5, sex="F"),
-        _cell("KH-1", w2, 1),
-        _cell("KH-X1", w1, 4, area_level=3, disease="MALARIA"),  # an area at two levels
+        week_cell("KH-1", w3, 200),
+        week_cell("KH-3", w3, 5, sex="F"),
+        week_cell("KH-1", w2, 1),
+        week_cell("KH-X1", w1, 4, area_level=3, disease="MALARIA"),  # an area at two levels
     ]
     _send(hub, tmp_path, S4, _table(jump), at_hours=200)
     return hub

@@ -40,6 +40,7 @@ from epibridge.web import choropleth
 from epibridge.web.choropleth import AreaRow, page_of
 from epibridge.web.pages_curves import _burden_points, country_points
 from tests.hub import test_intake
+from tests.hub.payloads import week_cell
 from tests.hub.test_intake import NOW, Hub
 from tests.hub.test_quality_sql import assert_sql_rows_equal_the_reference
 from tests.hub.test_regional import _send
@@ -52,28 +53,6 @@ url = test_intake.url  # SQLite and PostgreSQL
 WEEKS = [date(2025, 12, 1) + timedelta(weeks=n) for n in range(6)]
 
 
-def _cell(area: str, start: date, cases: int | None, **extra: object) -> dict[str, object]:
-    year, week, _ = start.isocalendar()
-    return {
-        "country": "KHM",
-        "area": area,
-        "area_level": 1,
-        "disease": "DENGUE",
-        "period": f"{year}-W{week:02d}",
-        "period_type": "week",
-        "calendar": "iso",
-        "period_start": start,
-        "period_end": start + timedelta(days=6),
-        "sex": None,
-        "age_band": None,
-        "cases": cases,
-        "cases_suppressed": cases is None,
-        "deaths": None,
-        "deaths_suppressed": None,
-        **extra,
-    }
-
-
 def _mixed(seed: int) -> pa.Table:
     """Totals, sex strata alone, totals with strata, and withheld cells, over six weeks."""
     rng = random.Random(seed)
@@ -83,11 +62,13 @@ def _mixed(seed: int) -> pa.Table:
             area = f"KH-{n}"
             withheld = rng.random() < 0.15
             if n <= 4:  # a total cell
-                rows.append(_cell(area, start, None if withheld else rng.randrange(0, 40)))
+                rows.append(week_cell(area, start, None if withheld else rng.randrange(0, 40)))
             if n >= 3:  # sex strata (areas 3 and 4 send both: the total wins)
                 for sex in ("F", "M"):
                     hide = withheld and sex == "F"
-                    rows.append(_cell(area, start, None if hide else rng.randrange(0, 20), sex=sex))
+                    rows.append(
+                        week_cell(area, start, None if hide else rng.randrange(0, 20), sex=sex)
+                    )
     return pa.Table.from_pylist(rows, schema=RELEASE_COUNTS)
 
 

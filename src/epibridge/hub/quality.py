@@ -208,6 +208,12 @@ def _period_rows(
                 "jump": False,
             }
         )
+    return mark_jumps(rows, limits)
+
+
+def mark_jumps(rows: list[dict[str, Any]], limits: Thresholds) -> list[dict[str, Any]]:
+    """Set ``jump`` on each period row (ordered by country, disease and period) whose
+    cases exceed ``jump_factor`` times the previous period's, by at least ``jump_min``."""
     previous: dict[tuple[str, str], int] = {}
     for row in rows:
         series = (row["country"], row["disease"])
