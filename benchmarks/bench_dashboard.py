@@ -297,10 +297,15 @@ PENDING = ("being computed", "newer submissions are being scored")
 def _scored(page: Any, base: str, asked: float, loads: int) -> dict[str, float]:
     """Wait until ``/quality`` shows current scorecards (computed in the background since
     it was first asked for, at ``asked``), then time it like the other pages."""
+    deadline = time.monotonic() + 3600
     while True:
-        page.goto(f"{base}/quality", wait_until="load")
+        answer = page.goto(f"{base}/quality", wait_until="load")
+        if answer is None or answer.status != 200:
+            raise SystemExit(f"/quality: HTTP {answer.status if answer else '?'}")
         if not any(text in page.content() for text in PENDING):
             break
+        if time.monotonic() > deadline:
+            raise SystemExit("/quality: the scorecards were not ready within an hour")
         time.sleep(2)
     ready = time.monotonic() - asked
     times = []

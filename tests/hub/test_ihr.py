@@ -104,15 +104,13 @@ def line_list(folder: Path) -> Path:
     return path
 
 
-def _alert(hub: Hub, tmp_path: Path) -> str:
-    parts = release_parts(tmp_path / "parts", hub.agreement, table=counts())
-    parts.append(("cases.parquet", line_list(tmp_path / "parts")))
-    _send(hub, tmp_path, B, counts(), at_hours=0, parts=parts)
-    cluster = Signal(
+def border_cluster(areas: tuple[str, ...]) -> Signal:
+    """A KHM-VNM dengue cluster over 2026-W01..W02 (40 cases where 9 were expected)."""
+    return Signal(
         "cluster",
         "DENGUE",
         "space-time permutation scan",
-        AREAS,
+        areas,
         ("KHM", "VNM"),
         W1,
         W2,
@@ -121,6 +119,13 @@ def _alert(hub: Hub, tmp_path: Path) -> str:
         expected=9.0,
         figures={"relative_risk": 4.4, "recurrence_interval_weeks": 250.0},
     )
+
+
+def _alert(hub: Hub, tmp_path: Path) -> str:
+    parts = release_parts(tmp_path / "parts", hub.agreement, table=counts())
+    parts.append(("cases.parquet", line_list(tmp_path / "parts")))
+    _send(hub, tmp_path, B, counts(), at_hours=0, parts=parts)
+    cluster = border_cluster(AREAS)
     alarm = Signal("temporal", "DENGUE", "noufaily", ("KH-20",), ("KHM",), W2, W2, 0.002, 12.0, 3.5)
     engine = hub.context.store.engine
     (alert_id,) = raise_alerts(engine, [cluster, alarm], NOW).created

@@ -44,11 +44,9 @@ def test_a_slow_state_serves_the_newest_held_value_then_its_own() -> None:
         release.wait(10)
         return "new"
 
-    began = time.monotonic()
-    found = cache.latest("q", (2,), slow, wait=0.2)
+    found = cache.latest("q", (2,), slow, wait=0.2)  # returns while ``slow`` is blocked
     assert found.value == "old" and not found.current
     assert found.computing_since is not None and found.computing_since <= time.monotonic()
-    assert time.monotonic() - began < 5
     # another question holds nothing yet: no value, but computing
     other = cache.latest("other", (2,), slow, wait=0.05)
     assert other.value is None and other.computing_since is not None

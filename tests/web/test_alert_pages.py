@@ -21,6 +21,7 @@ from epibridge.hub.tables import log_entries_table
 from epibridge.model.schema import RELEASE_COUNTS
 from epibridge.web.pages_alerts_view import country_states
 from tests.hub.payloads import release_cell
+from tests.hub.test_ihr import border_cluster
 from tests.hub.test_intake import NOW, Hub
 from tests.hub.test_regional import _send
 from tests.web.conftest import csrf_of, log_in
@@ -45,19 +46,7 @@ def raised(hub: Hub, tokens: dict[str, str], tmp_path: Path) -> dict[str, str]:
     def alarm(area: str, country: str) -> Signal:
         return Signal("temporal", "DENGUE", "noufaily", (area,), (country,), W2, W2, 0.002, 20, 5)
 
-    cluster = Signal(
-        "cluster",
-        "DENGUE",
-        "space-time permutation scan",
-        ("KH-20", "VN-N80"),
-        ("KHM", "VNM"),
-        W1,
-        W2,
-        p_value=0.004,
-        observed=40.0,
-        expected=9.0,
-        figures={"relative_risk": 4.4, "recurrence_interval_weeks": 250.0},
-    )
+    cluster = border_cluster(("KH-20", "VN-N80"))
     (khm,) = raise_alerts(engine, [alarm("KH-1", "KHM")], NOW).created
     (lao,) = raise_alerts(engine, [alarm("LA-AT", "LAO")], NOW).created
     (cross,) = raise_alerts(engine, [cluster], NOW).created
