@@ -132,15 +132,23 @@ def protect(
         Path, typer.Option("--agreement", "-a", help="The agreement file (TOML).")
     ],
     in_dir: Annotated[
-        Path,
-        typer.Option("--in", help="Output folder of 'epibridge ingest' (cases/counts.parquet)."),
+        list[Path],
+        typer.Option(
+            "--in",
+            help="Output folder of 'epibridge ingest' (cases/counts/reporting/denominators"
+            ".parquet); repeatable, one folder per ingest run.",
+        ),
     ],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="New folder for the release and its receipt.")
     ],
     dataset: Annotated[
         list[str] | None,
-        typer.Option("--dataset", help="Release only this dataset (counts or cases); repeatable."),
+        typer.Option(
+            "--dataset",
+            help="Release only this dataset (counts, cases, reporting or denominators); "
+            "repeatable.",
+        ),
     ] = None,
     field: Annotated[
         list[str] | None,

@@ -48,6 +48,8 @@ from epibridge.pipeline.release_counts import (
     period_columns,
     to_blocks,
 )
+from epibridge.pipeline.release_denominators import denominator_cells, denominators_release
+from epibridge.pipeline.release_reporting import covered, reporting_cells, reporting_release
 from epibridge.pipeline.release_table import budget_period_of, noised_release, suppressed_release
 from epibridge.registry import geography
 from epibridge.registry.calendars import period_containing
@@ -67,12 +69,21 @@ def state_path(home: Path) -> Path:
     return home / "state.sqlite"
 
 
-#: Columns every harmonized table has; a file without them was not written by ingest.
-_NEEDED = frozenset({"country", "admin1", "area", "area_level", "disease", "period_type"})
-_NEEDED_PERIOD = frozenset({"calendar", "period_start", "period_end"})
+#: Columns every harmonized table of a dataset has; a file without them was not written
+#: by ingest.
+_AREA = frozenset({"country", "admin1", "area", "area_level"})
+_PERIOD = frozenset({"period_type", "calendar", "period_start", "period_end"})
+_NEEDED = {
+    "cases": _AREA | _PERIOD | {"disease"},
+    "counts": _AREA | _PERIOD | {"disease"},
+    "reporting": _AREA | _PERIOD | {"disease", "reports_expected", "reports_received"},
+    "denominators": _AREA | {"year", "population", "source"},
+}
+#: The datasets ``epibridge ingest`` writes, each as ``<name>.parquet``.
+INPUTS = tuple(_NEEDED)
 
 
-def _read(con: Any, path: Path) -> ir.Table:
+def _read(con: Any, path: Path, dataset: str = "counts") -> ir.Table:
     """A harmonized table written by ``epibridge ingest``, or one clear error naming it."""
     try:
         table = con.read_parquet(path)
@@ -83,7 +94,7 @@ def _read(con: Any, path: Path) -> ir.Table:
             "point --in at the output folder of 'epibridge ingest', and run ingest again if "
             "the file was damaged",
         ) from None
-    missing = sorted((_NEEDED | _NEEDED_PERIOD) - set(table.columns))
+    missing = sorted(_NEEDED[dataset] - set(table.columns))
     if missing:
         raise SourceError(
             path,
@@ -93,9 +104,27 @@ def _read(con: Any, path: Path) -> ir.Table:
     return table
 
 
-def _inputs(in_dir: Path) -> dict[str, Path]:
-    found = {n: in_dir / f"{n}.parquet" for n in ("cases", "counts")}
-    return {n: p for n, p in found.items() if p.is_file()}
+def _inputs(in_dirs: Sequence[Path]) -> dict[str, Path]:
+    """Each dataset's harmonized table among the folders; one folder per dataset."""
+    found: dict[str, Path] = {}
+    for in_dir in in_dirs:
+        if not in_dir.is_dir():
+            raise SourceError(
+                in_dir,
+                "no such folder",
+                "point --in at the output folder of 'epibridge ingest'",
+            )
+        for name in INPUTS:
+            path = in_dir / f"{name}.parquet"
+            if not path.is_file():
+                continue
+            if name in found:
+                raise Refusal(
+                    f"two input folders hold {name}.parquet ({found[name].parent} and {in_dir})",
+                    "give each dataset once: one --in folder per ingest run",
+                )
+            found[name] = path
+    return found
 
 
 def _datasets(
@@ -109,17 +138,17 @@ def _datasets(
             d for d in agreement.datasets if d in inputs or (d == "counts" and "cases" in inputs)
         ]
     for ds in wanted:
-        if ds == "cases" and "cases" not in inputs:
+        if ds != "counts" and ds not in inputs:
             raise Refusal(
-                "the agreement allows a line list but the input folder has no cases.parquet",
-                "point --in at the output folder of 'epibridge ingest' for a line-list profile",
+                f"{ds} was asked for but no input folder has {ds}.parquet",
+                f"add --in with the output folder of 'epibridge ingest' for a {ds} profile",
             )
     if not wanted:
         raise Refusal(
             "the input folder holds nothing this agreement lets leave "
             f"(it allows {', '.join(agreement.datasets)}; found {', '.join(inputs) or 'nothing'})",
             "point --in at the output folder of 'epibridge ingest' "
-            "(cases.parquet or counts.parquet)",
+            "(cases.parquet, counts.parquet, reporting.parquet or denominators.parquet)",
         )
     return wanted
 
@@ -128,37 +157,22 @@ def _select(
     t: ir.Table, agreement: Agreement, period_from: date | None, period_to: date | None
 ) -> tuple[ir.Table, list[Withheld], int]:
     """Rows of the agreement's diseases and the asked periods; counts of the others."""
-    n_all = int(t.count().to_pyarrow().as_py())
-    countries = t.select("country").distinct().to_pyarrow().column("country").to_pylist()
-    foreign = sorted(c for c in countries if c != agreement.sender)
-    if foreign:
-        raise Refusal(
-            f"the input holds data of {', '.join(foreign)}, but agreement {agreement.id} is "
-            f"for data of {agreement.sender}",
-            "protect each country's data under that country's own agreement",
-        )
+    n_all = _rows(t)
+    _own_country(t, agreement)
     withheld = []
     keep = t["disease"].isin(list(agreement.diseases))
-    n_disease = int(t.filter(~keep).count().to_pyarrow().as_py())
+    n_disease = _rows(t.filter(~keep))
     if n_disease:
         withheld.append(Withheld("records", "disease not covered by the agreement", n_disease))
-    t = t.filter(keep)
-    if period_from is not None or period_to is not None:
-        inside = ibis.literal(True)
-        if period_from is not None:
-            inside &= t["period_start"] >= period_from
-        if period_to is not None:
-            inside &= t["period_end"] <= period_to
-        n_out = int(t.filter(~inside).count().to_pyarrow().as_py())
-        if n_out:
-            withheld.append(Withheld("records", "period outside --from/--to", n_out))
-        t = t.filter(inside)
+    t, n_out = _in_window(t.filter(keep), period_from, period_to)
+    if n_out:
+        withheld.append(Withheld("records", "period outside --from/--to", n_out))
     return t, withheld, n_all
 
 
 def protect(
     agreement: Agreement,
-    in_dir: Path,
+    in_dir: Path | Sequence[Path],
     out: Path,
     home: Path,
     today: date,
@@ -171,14 +185,16 @@ def protect(
     published_through: date | None = None,
     progress: Progress | None = None,
 ) -> ProtectResult:
-    """Apply ``agreement`` to the harmonized tables in ``in_dir``; write the release to ``out``."""
+    """Apply ``agreement`` to the harmonized tables in ``in_dir`` (one folder, or several:
+    each dataset in one of them); write the release to ``out``."""
     report = progress or (lambda step, done: None)
     if (out / "receipt.json").exists():
         raise Refusal(
             f"{out} already holds a release (receipt.json)",
             "write each release to a new folder; releases are never overwritten",
         )
-    inputs = _inputs(in_dir)
+    in_dirs = [in_dir] if isinstance(in_dir, Path) else list(in_dir)
+    inputs = _inputs(in_dirs)
     with NodeState(state_path(home)) as state:
         stop = AgreementStops(state).stopped(agreement.id, agreement.version)
         policy.check_in_force(agreement, today, stop.reason if stop else None)
@@ -205,12 +221,16 @@ def protect(
             key = pseudonym_master_key(home) if "case_id" in agreement.case_fields else None
             table, section, w = protect_cases(t, agreement, fields, key, cutoff, today)
             parts.add("cases", table, section, w)
+        window = (period_from, period_to)
+        _context(parts, con, inputs, wanted, agreement, window, cutoff, today, report)
         _check_combination(state, agreement, list(parts.tables), parts.spans)
         receipt["datasets"] = parts.sections
-        tables, withheld, spans = parts.tables, parts.withheld, parts.spans
+        tables, withheld = parts.tables, parts.withheld
+        spans = parts.spans + parts.report_spans
         receipt["withheld"] = [w.__dict__ for w in withheld]
         receipt["period"] = _period(spans)
-        receipt["source_quality"] = _source_quality(in_dir)
+        people = inputs.get("cases", inputs.get("counts"))
+        receipt["source_quality"] = None if people is None else _source_quality(people.parent)
         if "counts" in wanted and spend is not None:
             _spend(state, agreement, spend, release_id, now, receipt)
         report("writing", None)
@@ -222,6 +242,26 @@ def protect(
             shutil.rmtree(staged, ignore_errors=True)
             raise
     return ProtectResult(release_id, out, receipt, withheld)
+
+
+def _context(
+    parts: _Parts,
+    con: Any,
+    inputs: dict[str, Path],
+    wanted: list[str],
+    agreement: Agreement,
+    window: tuple[date | None, date | None],
+    cutoff: date,
+    today: date,
+    report: Progress,
+) -> None:
+    """The datasets released beside the cases: reporting and denominators."""
+    if "reporting" in wanted:
+        report("summing reports", None)
+        parts.reporting(con, inputs["reporting"], agreement, window, cutoff, today)
+    if "denominators" in wanted:
+        report("placing population figures", None)
+        parts.denominators(con, inputs["denominators"], agreement)
 
 
 def _grid(
@@ -320,6 +360,9 @@ class _Parts:
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     withheld: list[Withheld] = field(default_factory=list)
     spans: list[tuple[date | None, date | None]] = field(default_factory=list)
+    #: Periods of the reporting released beside (kept apart from ``spans``: the line list
+    #: vs counts check concerns cases only).
+    report_spans: list[tuple[date | None, date | None]] = field(default_factory=list)
     _selected: dict[Path, tuple[ir.Table, int]] = field(default_factory=dict)
 
     def select(
@@ -344,6 +387,95 @@ class _Parts:
         self.sections[name] = section
         self.withheld += w
 
+    def reporting(
+        self,
+        con: Any,
+        path: Path,
+        agreement: Agreement,
+        window: tuple[date | None, date | None],
+        cutoff: date,
+        today: date,
+    ) -> None:
+        """Reports expected and received, of the agreement's diseases (and of all diseases),
+        summed to its area level and time resolution; no suppression (module docstring of
+        ``pipeline/release_reporting``)."""
+        t = _read(con, path, "reporting")
+        n_read = _rows(t)
+        _own_country(t, agreement)
+        keep = covered(t, agreement)
+        n_disease = _rows(t.filter(~keep))
+        t = t.filter(keep)
+        withheld = []
+        if n_disease:
+            withheld.append(Withheld("report records", "disease not covered", n_disease))
+        t, n_out = _in_window(t, *window)
+        if n_out:
+            withheld.append(Withheld("report records", "period outside --from/--to", n_out))
+        table = reporting_release(reporting_cells(t, agreement).to_pyarrow(), agreement)
+        if table.num_rows:
+            last = max(table.column("period_end").to_pylist())
+            policy.check_embargo(agreement, last, cutoff, today)
+            first = min(table.column("period_start").to_pylist())
+            self.report_spans.append((first, last))
+        self.tables["reporting"] = table
+        self.sections["reporting"] = {
+            "source": path.name,
+            "records_read": n_read,
+            "rows": table.num_rows,
+            "generalized": {
+                "area": f"admin level {agreement.area_level}",
+                "period": agreement.time_resolution,
+            },
+            "protection": "none: counts of reports from reporting units, not of people",
+        }
+        self.withheld += withheld
+
+    def denominators(self, con: Any, path: Path, agreement: Agreement) -> None:
+        """Population per area and year at the agreement's area level (no period window:
+        a population is not a period's data and no embargo applies)."""
+        t = _read(con, path, "denominators")
+        _own_country(t, agreement)
+        table = denominators_release(denominator_cells(t, agreement).to_pyarrow(), agreement)
+        self.tables["denominators"] = table
+        self.sections["denominators"] = {
+            "source": path.name,
+            "records_read": _rows(t),
+            "rows": table.num_rows,
+            "generalized": {"area": f"admin level {agreement.area_level}"},
+            "breakdowns": [b for b in ("sex", "age_band") if b in agreement.count_fields],
+            "protection": "none: population figures, not data about people",
+        }
+
+
+def _rows(t: ir.Table) -> int:
+    return int(t.count().to_pyarrow().as_py())
+
+
+def _own_country(t: ir.Table, agreement: Agreement) -> None:
+    """Refuse data of another country than the agreement's sender."""
+    countries = t.select("country").distinct().to_pyarrow().column("country").to_pylist()
+    foreign = sorted(c for c in countries if c != agreement.sender)
+    if foreign:
+        raise Refusal(
+            f"the input holds data of {', '.join(foreign)}, but agreement {agreement.id} is "
+            f"for data of {agreement.sender}",
+            "protect each country's data under that country's own agreement",
+        )
+
+
+def _in_window(
+    t: ir.Table, period_from: date | None, period_to: date | None
+) -> tuple[ir.Table, int]:
+    """The rows whose period lies inside --from/--to, and how many fell outside."""
+    if period_from is None and period_to is None:
+        return t, 0
+    inside = ibis.literal(True)
+    if period_from is not None:
+        inside &= t["period_start"] >= period_from
+    if period_to is not None:
+        inside &= t["period_end"] <= period_to
+    return t.filter(inside), _rows(t.filter(~inside))
+
 
 def _check_combination(
     state: NodeState,
@@ -364,7 +496,7 @@ def _check_combination(
     first, last = min(starts), max(ends)
     other = {"cases": "counts", "counts": "cases"}
     for t in TransferRegister(state).transfers():
-        kinds = set(t.datasets.split(",")) & {other[d] for d in datasets}
+        kinds = set(t.datasets.split(",")) & {other[d] for d in datasets if d in other}
         diseases = set(t.diseases.split(";")) & set(agreement.diseases)
         if t.recipient != agreement.recipient or not kinds or not diseases:
             continue

@@ -20,6 +20,7 @@ import rfc8785
 
 from epibridge.model.agreement import (
     BUDGET_PERIODS,
+    CASE_DATASETS,
     CASE_FIELDS,
     COUNT_FIELDS,
     DATASETS,
@@ -148,7 +149,7 @@ def _age_bands(check: Checker, value: Any) -> tuple[int, ...]:
 
 def _datasets(check: Checker, value: Any) -> tuple[str, ...]:
     datasets = _subset(check, "data", "datasets", value, DATASETS)
-    if len(datasets) > 1:
+    if len(set(datasets) & set(CASE_DATASETS)) > 1:
         raise check.fail(
             "data",
             "datasets",

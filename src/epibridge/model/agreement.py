@@ -12,7 +12,10 @@ from datetime import date
 
 from epibridge.model.errors import EpibridgeError, KeyedFileError
 
-DATASETS = ("counts", "cases")
+DATASETS = ("counts", "cases", "reporting", "denominators")
+#: Datasets about people, each of which an agreement may allow alone; the others (reports
+#: expected and received, populations) go with either.
+CASE_DATASETS = ("counts", "cases")
 RESOLUTIONS = ("day", "week", "month", "quarter", "year")
 BUDGET_PERIODS = ("month", "quarter", "year")
 #: Line-list fields an agreement may allow.

@@ -70,5 +70,8 @@ def generated_blocks() -> dict[str, dict[str, str]]:
             for name in ("cases", "counts", "denominators", "reporting", "quarantine")
         },
         "validation.md": {"rules": rules_table()},
-        "sharing-agreements.md": {"release_counts": schema_table("release_counts")},
+        "sharing-agreements.md": {
+            name: schema_table(name)
+            for name in ("release_counts", "release_reporting", "release_denominators")
+        },
     }

@@ -269,6 +269,69 @@ RELEASE_COUNTS = pa.schema(
     metadata={"name": "release_counts", "version": "1"},
 )
 
+_RELEASE_AREA = [
+    _f("country", pa.string(), "ISO 3166-1 alpha-3 code of the sending country.", False),
+    _f(
+        "area",
+        pa.string(),
+        "Code of the area, generalized to the agreement's finest level (or the "
+        "record's own coarser level).",
+        False,
+    ),
+    _f("area_level", pa.int8(), "Admin level of `area`: 0 country, 1, 2 or 3.", False),
+]
+
+RELEASE_REPORTING = pa.schema(
+    [
+        *_RELEASE_AREA,
+        _f(
+            "disease",
+            pa.string(),
+            "Regional disease code, or null when the reports cover all notifiable diseases.",
+        ),
+        *_PERIOD,
+        _f(
+            "reports_expected",
+            pa.int64(),
+            "Reports expected from the reporting units of the area in the period (summed "
+            "over the units and periods the release generalizes).",
+            False,
+        ),
+        _f("reports_received", pa.int64(), "Reports received.", False),
+        _f(
+            "reports_on_time",
+            pa.int64(),
+            "Reports received by the deadline; null when the source did not say for every "
+            "report the cell sums.",
+        ),
+    ],
+    metadata={"name": "release_reporting", "version": "1"},
+)
+
+RELEASE_DENOMINATORS = pa.schema(
+    [
+        *_RELEASE_AREA,
+        _f("year", pa.int16(), "Calendar year the population refers to (mid-year).", False),
+        _f(
+            "age_band",
+            pa.string(),
+            "Age stratum, when the agreement allows age bands; null = all ages.",
+        ),
+        _f(
+            "sex", pa.string(), "Sex stratum M, F or U, when the agreement allows sex; null = both."
+        ),
+        _f("population", pa.int64(), "Number of people.", False),
+        _f(
+            "source",
+            pa.string(),
+            "Where the figure comes from; the sources joined with `; ` when a generalized "
+            "area sums figures of several.",
+            False,
+        ),
+    ],
+    metadata={"name": "release_denominators", "version": "1"},
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "cases": CASES,
     "counts": COUNTS,
@@ -276,4 +339,6 @@ SCHEMAS: dict[str, pa.Schema] = {
     "reporting": REPORTING,
     "quarantine": QUARANTINE,
     "release_counts": RELEASE_COUNTS,
+    "release_reporting": RELEASE_REPORTING,
+    "release_denominators": RELEASE_DENOMINATORS,
 }
