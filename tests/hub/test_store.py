@@ -38,7 +38,7 @@ from epibridge.model.errors import EpibridgeError
 POSTGRES = os.environ.get(
     "EPIBRIDGE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-HEAD = "0008"
+HEAD = "0009"
 AT = datetime(2026, 11, 23, 9, 30, 15, 123456, tzinfo=UTC)
 THREADS = 8
 

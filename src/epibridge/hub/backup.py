@@ -43,11 +43,16 @@ from epibridge.hub.store import HubStore
 from epibridge.hub.tables import (
     UTCDateTime,
     access_log_table,
+    alert_deliveries_table,
+    alert_events_table,
+    alerts_table,
     countersignatures_table,
     hub_users_table,
     log_entries_table,
     regional_cases_table,
     regional_counts_table,
+    regional_denominators_table,
+    regional_reporting_table,
     rejections_table,
     submission_receipts_table,
     submissions_table,
@@ -63,6 +68,11 @@ TABLES: tuple[Table, ...] = (
     rejections_table,
     regional_counts_table,
     regional_cases_table,
+    regional_reporting_table,
+    regional_denominators_table,
+    alerts_table,
+    alert_events_table,
+    alert_deliveries_table,
     log_entries_table,
     tree_heads_table,
     countersignatures_table,
@@ -248,6 +258,10 @@ def restore(
 
 
 def _load(engine: Engine, table: Table, path: Path, folder: Path) -> None:
+    if not path.exists():
+        # A backup written before the table existed (its manifest, checked above, does
+        # not list it): the hub had no such rows.
+        return
     batch: list[dict[str, Any]] = []
     with gzip.open(path, "rt", encoding="utf-8") as lines, engine.begin() as c:
         for line in lines:
@@ -273,6 +287,8 @@ def _advance_sequences(engine: Engine) -> None:
             (rejections_table, "id"),
             (regional_counts_table, "row_id"),
             (regional_cases_table, "row_id"),
+            (regional_reporting_table, "row_id"),
+            (regional_denominators_table, "row_id"),
             (access_log_table, "id"),
         ):
             c.execute(

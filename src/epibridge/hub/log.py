@@ -41,6 +41,8 @@ from epibridge.hub.tables import (
     log_entries_table,
     regional_cases_table,
     regional_counts_table,
+    regional_denominators_table,
+    regional_reporting_table,
     submissions_table,
     tree_heads_table,
     utc,
@@ -129,10 +131,22 @@ class RowsDigest:
         return self._digest.hexdigest()
 
 
+#: The regional tables a submission leaf digests, by the name its leaf uses.
+ROWS_TABLES = (
+    ("counts", regional_counts_table),
+    ("cases", regional_cases_table),
+    ("reporting", regional_reporting_table),
+    ("denominators", regional_denominators_table),
+)
+#: Digested in every submission leaf, rows or not; the others only when the submission
+#: has rows there (so leaves written before those tables existed still verify).
+ALWAYS_DIGESTED = ("counts", "cases")
+
+
 def stored_rows_digest(connection: Connection, submission_id: str) -> dict[str, Any]:
     """The digests of a submission's regional rows, read back from the database."""
     found: dict[str, Any] = {}
-    for name, table in (("counts", regional_counts_table), ("cases", regional_cases_table)):
+    for name, table in ROWS_TABLES:
         digest = RowsDigest(table)
         result = connection.execute(
             select(*[table.c[c] for c in digest.columns])
@@ -141,8 +155,9 @@ def stored_rows_digest(connection: Connection, submission_id: str) -> dict[str, 
         )
         while batch := result.fetchmany(10_000):
             digest.add([dict(r._mapping) for r in batch])
-        found[f"{name}_rows"] = digest.rows
-        found[f"{name}_sha256"] = digest.hexdigest()
+        if digest.rows or name in ALWAYS_DIGESTED:
+            found[f"{name}_rows"] = digest.rows
+            found[f"{name}_sha256"] = digest.hexdigest()
     return found
 
 

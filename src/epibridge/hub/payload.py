@@ -2,11 +2,13 @@
 
 A signature proves who sent the bytes, not that they are usable. Before a submission is
 stored, its decrypted parts are checked: only the parts a release is made of
-(``counts.parquet``, ``cases.parquet``, ``receipt.json``); each Parquet file readable and
-with the columns the release format defines (``model/schema.py``: ``RELEASE_COUNTS``;
-for line lists, the structure every release keeps); the policy receipt a JSON object
-naming the same agreement as the manifest. A submission that fails is refused whole
-(``bad_payload``): nothing in it could be used, and the node must know at once.
+(``counts.parquet``, ``cases.parquet``, ``reporting.parquet``, ``denominators.parquet``,
+``receipt.json``); each Parquet file readable and with the columns the release format
+defines (``model/schema.py``: ``RELEASE_COUNTS``, ``RELEASE_REPORTING``,
+``RELEASE_DENOMINATORS``; for line lists, the structure every release keeps); the policy
+receipt a JSON object naming the same agreement as the manifest. A submission that fails
+is refused whole (``bad_payload``): nothing in it could be used, and the node must know
+at once.
 """
 
 from __future__ import annotations
@@ -21,11 +23,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from epibridge.model.errors import ReasonedError
-from epibridge.model.schema import RELEASE_COUNTS
+from epibridge.model.schema import RELEASE_COUNTS, RELEASE_DENOMINATORS, RELEASE_REPORTING
 
 COUNTS = "counts.parquet"
 CASES = "cases.parquet"
+REPORTING = "reporting.parquet"
+DENOMINATORS = "denominators.parquet"
 RECEIPT = "receipt.json"
+#: The data parts a release may hold, with the format of the tabular ones.
+_FORMATS = {
+    COUNTS: RELEASE_COUNTS,
+    REPORTING: RELEASE_REPORTING,
+    DENOMINATORS: RELEASE_DENOMINATORS,
+}
+DATA_PARTS = (COUNTS, CASES, REPORTING, DENOMINATORS)
 #: The columns every released line list keeps (pipeline/release_cases.py).
 CASE_STRUCTURE = ("country", "area", "disease", "period", "case_count")
 
@@ -44,6 +55,8 @@ class Payload:
     counts: Path | None
     cases: Path | None
     receipt: dict[str, Any]
+    reporting: Path | None = None
+    denominators: Path | None = None
 
 
 def _schema(path: Path, name: str) -> pa.Schema:
@@ -63,23 +76,26 @@ def _compatible(found: pa.DataType, wanted: pa.DataType) -> bool:
     return bool(text and pa.types.is_string(wanted))
 
 
-def _check_counts(path: Path) -> None:
-    schema = _schema(path, COUNTS)
-    for field in RELEASE_COUNTS:
+def _check_release(path: Path, part: str) -> None:
+    """A tabular part has every column of its release format, of its type, filled where
+    the format requires a value."""
+    wanted = _FORMATS[part]
+    schema = _schema(path, part)
+    for field in wanted:
         if field.name not in schema.names:
-            raise PayloadError(f"part {COUNTS} has no column {field.name!r}")
+            raise PayloadError(f"part {part} has no column {field.name!r}")
         found = schema.field(field.name).type
         if not _compatible(found, field.type):
             raise PayloadError(
-                f"part {COUNTS}: column {field.name!r} is {found}, the release format says "
+                f"part {part}: column {field.name!r} is {found}, the release format says "
                 f"{field.type}"
             )
-    required = [f.name for f in RELEASE_COUNTS if not f.nullable]
+    required = [f.name for f in wanted if not f.nullable]
     table = pq.read_table(path, columns=required)
     for name in required:
         nulls = table.column(name).null_count
         if nulls:
-            raise PayloadError(f"part {COUNTS}: column {name!r} is empty in {nulls} rows")
+            raise PayloadError(f"part {part}: column {name!r} is empty in {nulls} rows")
 
 
 def _check_cases(path: Path) -> None:
@@ -91,16 +107,16 @@ def _check_cases(path: Path) -> None:
 
 def check_payload(parts: Mapping[str, Path], manifest: Mapping[str, Any]) -> Payload:
     """The parts, checked; ``PayloadError`` names the first problem."""
-    unknown = sorted(set(parts) - {COUNTS, CASES, RECEIPT})
+    unknown = sorted(set(parts) - {*DATA_PARTS, RECEIPT})
     if unknown:
         raise PayloadError(
-            f"parts {', '.join(unknown)} are not part of a release (expected {COUNTS}, "
-            f"{CASES} and {RECEIPT}); seal the folder 'epibridge protect' wrote"
+            f"parts {', '.join(unknown)} are not part of a release (expected "
+            f"{', '.join(DATA_PARTS)} and {RECEIPT}); seal the folder 'epibridge protect' wrote"
         )
     if RECEIPT not in parts:
         raise PayloadError(f"the policy receipt ({RECEIPT}) is missing")
-    if COUNTS not in parts and CASES not in parts:
-        raise PayloadError(f"the submission holds no data ({COUNTS} or {CASES})")
+    if not set(DATA_PARTS) & set(parts):
+        raise PayloadError(f"the submission holds no data ({', '.join(DATA_PARTS)})")
     try:
         receipt = json.loads(parts[RECEIPT].read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -113,8 +129,15 @@ def check_payload(parts: Mapping[str, Path], manifest: Mapping[str, Any]) -> Pay
             "the policy receipt names another agreement text than the manifest; seal the "
             "release exactly as 'epibridge protect' wrote it"
         )
-    if COUNTS in parts:
-        _check_counts(parts[COUNTS])
+    for part in _FORMATS:
+        if part in parts:
+            _check_release(parts[part], part)
     if CASES in parts:
         _check_cases(parts[CASES])
-    return Payload(parts.get(COUNTS), parts.get(CASES), receipt)
+    return Payload(
+        parts.get(COUNTS),
+        parts.get(CASES),
+        receipt,
+        reporting=parts.get(REPORTING),
+        denominators=parts.get(DENOMINATORS),
+    )

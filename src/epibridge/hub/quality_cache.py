@@ -29,7 +29,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine, func, select
 
-from epibridge.hub.tables import regional_cases_table, regional_counts_table, submissions_table
+from epibridge.hub.tables import REGIONAL_TABLES, submissions_table
 
 T = TypeVar("T")
 SIZE = 8
@@ -45,10 +45,7 @@ def state(engine: Engine, at: datetime) -> tuple[Any, ...]:
         number, latest = c.execute(
             select(func.count(), func.max(s.c.received_at)).where(s.c.received_at <= at)
         ).one()
-        rows = tuple(
-            c.execute(select(func.max(t.c.row_id))).scalar_one()
-            for t in (regional_counts_table, regional_cases_table)
-        )
+        rows = tuple(c.execute(select(func.max(t.c.row_id))).scalar_one() for t in REGIONAL_TABLES)
     return (engine.url.render_as_string(hide_password=True), int(number), latest, rows)
 
 

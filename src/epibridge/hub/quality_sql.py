@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, case, distinct, exists, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
-from epibridge.hub.regional import Filters, _current, _live
+from epibridge.hub.regional import Filters, _current, live_submissions
 from epibridge.hub.tables import regional_counts_table, submissions_table
 
 #: A cell's key: a cell sent again has the same key (``regional._KEY``).
@@ -317,7 +317,7 @@ def areas_seen(
     (which level the cell in use has)."""
     if not countries:
         return {}
-    live = _live(at)
+    live = live_submissions(at)
     c = regional_counts_table
     query = (
         select(c.c.country, c.c.area, func.min(c.c.area_level), func.max(c.c.area_level))

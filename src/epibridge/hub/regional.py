@@ -33,12 +33,14 @@ from sqlalchemy import Connection, Engine, Table, and_, case, exists, func, inse
 from sqlalchemy.orm import aliased
 
 from epibridge.hub.area_counts import CELL_COLUMNS, PopulationLookup
-from epibridge.hub.log import RowsDigest
+from epibridge.hub.log import ALWAYS_DIGESTED, RowsDigest
 from epibridge.hub.payload import CASE_STRUCTURE, Payload
 from epibridge.hub.store import read_only
 from epibridge.hub.tables import (
     regional_cases_table,
     regional_counts_table,
+    regional_denominators_table,
+    regional_reporting_table,
     submission_receipts_table,
     submissions_table,
     utc,
@@ -106,10 +108,18 @@ def insert_payload(connection: Connection, submission_id: str, payload: Payload)
     """Insert every released row of ``payload``; the number and digest of the rows of
     each table (``log.RowsDigest``), for the submission's log leaf."""
     counts, cases = RowsDigest(regional_counts_table), RowsDigest(regional_cases_table)
-    if payload.counts is not None:
-        for data in _arrow_batches(payload.counts, counts, submission_id):
-            _bulk_insert(connection, regional_counts_table, data)
-            counts.add_table(data)
+    digests = {"counts": counts, "cases": cases}
+    for name, path, table in (
+        ("counts", payload.counts, regional_counts_table),
+        ("reporting", payload.reporting, regional_reporting_table),
+        ("denominators", payload.denominators, regional_denominators_table),
+    ):
+        if path is None:
+            continue
+        digest = digests.setdefault(name, RowsDigest(table))
+        for data in _arrow_batches(path, digest, submission_id):
+            _bulk_insert(connection, table, data)
+            digest.add_table(data)
     if payload.cases is not None:
         offset = 0
         for batch in pq.ParquetFile(payload.cases).iter_batches(batch_size=BATCH):
@@ -136,12 +146,12 @@ def insert_payload(connection: Connection, submission_id: str, payload: Payload)
             submission_id=submission_id, receipt=json.dumps(payload.receipt, sort_keys=True)
         )
     )
-    return {
-        "counts_rows": counts.rows,
-        "counts_sha256": counts.hexdigest(),
-        "cases_rows": cases.rows,
-        "cases_sha256": cases.hexdigest(),
-    }
+    found: dict[str, Any] = {}
+    for name, digest in digests.items():
+        if digest.rows or name in ALWAYS_DIGESTED:
+            found[f"{name}_rows"] = digest.rows
+            found[f"{name}_sha256"] = digest.hexdigest()
+    return found
 
 
 @dataclass(frozen=True)
@@ -157,7 +167,7 @@ class Filters:
     period_to: date | None = None
 
 
-def _live(at: datetime) -> Any:
+def live_submissions(at: datetime) -> Any:
     """Submissions received by ``at`` and not replaced by a revision received by ``at``."""
     s = submissions_table
     r = aliased(submissions_table)
@@ -180,7 +190,7 @@ def _current(
     every column and the lineage) keeps the rows the window sorts narrow. ``totals_only``
     keeps the total cells (no sex, no age band) before ranking, which ranks them as
     among all cells since sex and age band are part of a cell's key."""
-    live = _live(at)
+    live = live_submissions(at)
     c = regional_counts_table
     chosen = (
         [
@@ -434,7 +444,7 @@ def _columns(engine: Engine, query: Any, schema: pa.Schema) -> pa.Table:
         return schema.empty_table()
     columns = dict(zip(names, zip(*rows, strict=True), strict=True))
     columns["received_at"] = tuple(
-        utc(_aware(value), "received_at") for value in columns["received_at"]
+        utc(aware(value), "received_at") for value in columns["received_at"]
     )
     return pa.table({f.name: pa.array(columns[f.name], f.type) for f in schema}, schema=schema)
 
@@ -464,7 +474,7 @@ def counts_received(engine: Engine, at: datetime) -> pa.Table:
 def cases_as_of(engine: Engine, at: datetime, filters: Filters = Filters()) -> pa.Table:
     """The released line-list rows the hub knew at ``at``, with their lineage."""
     at = utc(at, "the as-of time")
-    live = _live(at)
+    live = live_submissions(at)
     c = regional_cases_table
     query = (
         select(
@@ -482,17 +492,18 @@ def cases_as_of(engine: Engine, at: datetime, filters: Filters = Filters()) -> p
     with read_only(engine).connect() as connection:
         rows = [dict(r._mapping) for r in connection.execute(query)]
     for row in rows:
-        row["received_at"] = utc(_aware(row["received_at"]), "received_at")
+        row["received_at"] = utc(aware(row["received_at"]), "received_at")
     return pa.Table.from_pylist(rows, schema=CASES_AS_OF) if rows else CASES_AS_OF.empty_table()
 
 
-def _aware(value: datetime) -> datetime:
+def aware(value: datetime) -> datetime:
+    """``value`` with UTC attached when the database gave it back naive (SQLite)."""
     from datetime import UTC
 
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-_LINEAGE_FIELDS = [
+LINEAGE_FIELDS = [
     pa.field("submission_id", pa.string(), nullable=False),
     pa.field("agreement_id", pa.string(), nullable=False),
     pa.field("received_at", pa.timestamp("us", tz="UTC"), nullable=False),
@@ -516,7 +527,7 @@ COUNTS_AS_OF = pa.schema(
         pa.field("cases_suppressed", pa.bool_()),
         pa.field("deaths", pa.int64()),
         pa.field("deaths_suppressed", pa.bool_()),
-        *_LINEAGE_FIELDS,
+        *LINEAGE_FIELDS,
     ],
     metadata={"name": "regional_counts_as_of", "version": "1"},
 )
@@ -530,7 +541,7 @@ CASES_AS_OF = pa.schema(
         pa.field("case_count", pa.int32()),
         pa.field("fields", pa.string()),
         pa.field("source_row", pa.int32()),
-        *_LINEAGE_FIELDS,
+        *LINEAGE_FIELDS,
     ],
     metadata={"name": "regional_cases_as_of", "version": "1"},
 )
@@ -549,6 +560,8 @@ class Lineage:
     counts_rows: int
     cases_rows: int
     counts_rows_current: int  # its cells in today's picture (not overridden by later ones)
+    reporting_rows: int = 0
+    denominators_rows: int = 0
 
 
 def lineage(engine: Engine, submission_id: str, now: datetime) -> Lineage | None:
@@ -562,16 +575,17 @@ def lineage(engine: Engine, submission_id: str, now: datetime) -> Lineage | None
             .where(s.c.revision_of == submission_id)
             .order_by(s.c.received_at)
         ).all()
-        counts = connection.execute(
-            select(func.count())
-            .select_from(regional_counts_table)
-            .where(regional_counts_table.c.submission_id == submission_id)
-        ).scalar_one()
-        cases = connection.execute(
-            select(func.count())
-            .select_from(regional_cases_table)
-            .where(regional_cases_table.c.submission_id == submission_id)
-        ).scalar_one()
+        counts, cases, reporting, denominators = (
+            connection.execute(
+                select(func.count()).select_from(t).where(t.c.submission_id == submission_id)
+            ).scalar_one()
+            for t in (
+                regional_counts_table,
+                regional_cases_table,
+                regional_reporting_table,
+                regional_denominators_table,
+            )
+        )
     current = counts_as_of(engine, now, Filters(countries=[row.origin_country]))
     in_use = sum(1 for sid in current.column("submission_id").to_pylist() if sid == submission_id)
     return Lineage(
@@ -584,6 +598,8 @@ def lineage(engine: Engine, submission_id: str, now: datetime) -> Lineage | None
         counts_rows=int(counts),
         cases_rows=int(cases),
         counts_rows_current=in_use,
+        reporting_rows=int(reporting),
+        denominators_rows=int(denominators),
     )
 
 

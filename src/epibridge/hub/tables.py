@@ -165,6 +165,73 @@ regional_cases_table = Table(
     Index("ix_regional_cases_series", "country", "disease"),
 )
 
+
+def _lineage(name: str) -> list[Column[Any]]:
+    """The submission a regional row came from, its position there, and its place."""
+    return [
+        Column(
+            "submission_id",
+            Text,
+            ForeignKey("submissions.submission_id", name=f"fk_{name}_submission"),
+            nullable=False,
+        ),
+        Column("source_row", Integer, nullable=False),
+        Column("country", Text, nullable=False),
+        Column("area", Text, nullable=False),
+        Column("area_level", SmallInteger, nullable=False),
+    ]
+
+
+# Released reports expected / received / on time of an accepted submission (never updated);
+# a null disease covers every notifiable disease.
+regional_reporting_table = Table(
+    "regional_reporting",
+    metadata,
+    _row_id(),
+    *_lineage("regional_reporting"),
+    Column("disease", Text, nullable=True),
+    Column("period", Text, nullable=False),
+    Column("period_type", Text, nullable=False),
+    Column("calendar", Text, nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("reports_expected", BigInteger, nullable=False),
+    Column("reports_received", BigInteger, nullable=False),
+    Column("reports_on_time", BigInteger, nullable=True),
+    PrimaryKeyConstraint("row_id", name="pk_regional_reporting"),
+    CheckConstraint(
+        "reports_expected >= 0 AND reports_received >= 0", name="ck_regional_reporting_counts"
+    ),
+    Index("ix_regional_reporting_submission", "submission_id"),
+    Index("ix_regional_reporting_series", "country", "period_start"),
+)
+
+# Released population figures of an accepted submission (never updated).
+regional_denominators_table = Table(
+    "regional_denominators",
+    metadata,
+    _row_id(),
+    *_lineage("regional_denominators"),
+    Column("year", SmallInteger, nullable=False),
+    Column("age_band", Text, nullable=True),
+    Column("sex", Text, nullable=True),
+    Column("population", BigInteger, nullable=False),
+    Column("source", Text, nullable=False),
+    PrimaryKeyConstraint("row_id", name="pk_regional_denominators"),
+    CheckConstraint("population >= 0", name="ck_regional_denominators_population"),
+    Index("ix_regional_denominators_submission", "submission_id"),
+    Index("ix_regional_denominators_area", "country", "year"),
+)
+
+
+#: The regional tables, each row from one accepted submission.
+REGIONAL_TABLES = (
+    regional_counts_table,
+    regional_cases_table,
+    regional_reporting_table,
+    regional_denominators_table,
+)
+
 # The transparency log (``hub/log.py``): one leaf per accepted submission, registered
 # agreement and key change, numbered from 1 without gaps; never updated or deleted.
 log_entries_table = Table(

@@ -1,6 +1,6 @@
 """An index on the submission a revision replaces, for the as-of queries.
 
-Every as-of query (``regional._live``) asks, for each submission, whether a revision
+Every as-of query (``regional.live_submissions``) asks, for each submission, whether a revision
 received by then names it (``revision_of``). Without an index SQLite answers that by
 scanning every submission for every counts row it joins: with 2,080 submissions, a
 country's 26-week curve took 12 s (``benchmarks/bench_dashboard.py``).

@@ -1,0 +1,137 @@
+"""As-of reads of the regional reporting and denominators tables.
+
+The same rules as the counts (``regional.py``): a submission is live at ``at`` if it was
+received by then and no revision received by then replaces it; among the live
+submissions, each row's key takes its value from the one received last. The key of a
+reporting row is its place, disease (null: every notifiable disease) and period; of a
+population figure, its place, year, age band and sex. Every row of the answer keeps its
+lineage (submission, agreement, received time, position in the released part).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import Engine, Table, func, or_, select
+
+from epibridge.hub.regional import LINEAGE_FIELDS, Filters, aware, live_submissions
+from epibridge.hub.store import read_only
+from epibridge.hub.tables import regional_denominators_table, regional_reporting_table, utc
+
+_REPORTING_KEY = ("country", "area", "disease", "period_type", "calendar", "period")
+_DENOMINATORS_KEY = ("country", "area", "year", "age_band", "sex")
+
+REPORTING_AS_OF = pa.schema(
+    [
+        pa.field("source_row", pa.int32()),
+        pa.field("country", pa.string()),
+        pa.field("area", pa.string()),
+        pa.field("area_level", pa.int8()),
+        pa.field("disease", pa.string()),
+        pa.field("period", pa.string()),
+        pa.field("period_type", pa.string()),
+        pa.field("calendar", pa.string()),
+        pa.field("period_start", pa.date32()),
+        pa.field("period_end", pa.date32()),
+        pa.field("reports_expected", pa.int64()),
+        pa.field("reports_received", pa.int64()),
+        pa.field("reports_on_time", pa.int64()),
+        *LINEAGE_FIELDS,
+    ],
+    metadata={"name": "regional_reporting_as_of", "version": "1"},
+)
+
+DENOMINATORS_AS_OF = pa.schema(
+    [
+        pa.field("source_row", pa.int32()),
+        pa.field("country", pa.string()),
+        pa.field("area", pa.string()),
+        pa.field("area_level", pa.int8()),
+        pa.field("year", pa.int16()),
+        pa.field("age_band", pa.string()),
+        pa.field("sex", pa.string()),
+        pa.field("population", pa.int64()),
+        pa.field("source", pa.string()),
+        *LINEAGE_FIELDS,
+    ],
+    metadata={"name": "regional_denominators_as_of", "version": "1"},
+)
+
+
+def _as_of(
+    engine: Engine,
+    table: Table,
+    key: Sequence[str],
+    at: datetime,
+    schema: pa.Schema,
+    where: Sequence[Any],
+    order: Sequence[str],
+) -> pa.Table:
+    live = live_submissions(at)
+    names = [f.name for f in schema if f.name not in ("agreement_id", "received_at")]
+    ranked = (
+        select(
+            *[table.c[n] for n in names],
+            live.c.agreement_id,
+            live.c.received_at,
+            func.row_number()
+            .over(
+                partition_by=[table.c[k] for k in key],
+                order_by=[live.c.received_at.desc(), table.c.submission_id.desc()],
+            )
+            .label("rank"),
+        )
+        .join(live, live.c.submission_id == table.c.submission_id)
+        .where(*where)
+        .subquery("ranked")
+    )
+    query = (
+        select(*[ranked.c[f.name] for f in schema])
+        .where(ranked.c.rank == 1)
+        .order_by(*[ranked.c[n] for n in order], ranked.c.source_row)
+    )
+    with read_only(engine).connect() as connection:
+        rows = connection.execute(query).fetchall()
+    if not rows:
+        return schema.empty_table()
+    columns = dict(zip([f.name for f in schema], zip(*rows, strict=True), strict=True))
+    columns["received_at"] = tuple(utc(aware(v), "received_at") for v in columns["received_at"])
+    for f in schema:
+        if pa.types.is_date32(f.type):
+            columns[f.name] = tuple(
+                date.fromisoformat(v) if isinstance(v, str) else v for v in columns[f.name]
+            )
+    return pa.table({f.name: pa.array(columns[f.name], f.type) for f in schema}, schema=schema)
+
+
+def reporting_as_of(engine: Engine, at: datetime, filters: Filters | None = None) -> pa.Table:
+    """The reports expected and received the hub knew at ``at``, with their lineage.
+    ``filters.diseases`` keeps those diseases and the reports covering every disease."""
+    at = utc(at, "the as-of time")
+    filters = filters or Filters()
+    t = regional_reporting_table
+    where: list[Any] = []
+    if filters.countries:
+        where.append(t.c.country.in_(list(filters.countries)))
+    if filters.diseases:
+        where.append(or_(t.c.disease.is_(None), t.c.disease.in_(list(filters.diseases))))
+    if filters.period_from is not None:
+        where.append(t.c.period_start >= filters.period_from)
+    if filters.period_to is not None:
+        where.append(t.c.period_start <= filters.period_to)
+    order = ("country", "disease", "area", "period_start")
+    return _as_of(engine, t, _REPORTING_KEY, at, REPORTING_AS_OF, where, order)
+
+
+def denominators_as_of(engine: Engine, at: datetime, filters: Filters | None = None) -> pa.Table:
+    """The population figures the hub knew at ``at``, with their lineage (countries of
+    ``filters`` only; its diseases and periods do not apply to populations)."""
+    at = utc(at, "the as-of time")
+    filters = filters or Filters()
+    t = regional_denominators_table
+    where = [t.c.country.in_(list(filters.countries))] if filters.countries else []
+    order = ("country", "area", "year")
+    return _as_of(engine, t, _DENOMINATORS_KEY, at, DENOMINATORS_AS_OF, where, order)
