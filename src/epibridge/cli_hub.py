@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from epibridge.cli_hub_options import DEFAULT_HUB_HOME, HUB_HOME_ENV, AsOfOption, HubHomeOption
 from epibridge.detection import Method
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from epibridge.hub.home import HubHome
     from epibridge.transport.keystore import KeyStore
 
-HUB_HOME_ENV = "EPIBRIDGE_HUB_HOME"
-DEFAULT_HUB_HOME = Path("epibridge-hub")
 
 hub_app = typer.Typer(
     help="Run the regional hub: set it up, enrol countries, serve, import files.",
@@ -37,15 +36,6 @@ hub_app = typer.Typer(
 hub_agreements_app = typer.Typer(
     help="The agreements the hub receives data under.", no_args_is_help=True
 )
-
-HubHomeOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--home",
-        help=f"The hub's folder (settings, keys, trust list, spool). Default: ${HUB_HOME_ENV} "
-        "or ./epibridge-hub.",
-    ),
-]
 
 
 def _hub_home(home: Path | None) -> Path:
@@ -296,16 +286,6 @@ def _write_table(table: pa.Table, out: Path) -> None:
         pq.write_table(table, out)
     else:
         pcsv.write_csv(table, out)
-
-
-AsOfOption = Annotated[
-    str | None,
-    typer.Option(
-        "--as-of",
-        help="What the hub knew at this time (ISO 8601; a date means its midnight UTC). "
-        "Default: now.",
-    ),
-]
 
 
 @hub_app.command("counts")
@@ -699,7 +679,12 @@ def lineage(
     )
     if found.revision_of:
         console.print(f"  corrects {found.revision_of}")
-    console.print(f"  rows kept: {found.counts_rows:,} count cells, {found.cases_rows:,} cases")
+    kept = f"{found.counts_rows:,} count cells, {found.cases_rows:,} cases"
+    if found.reporting_rows:
+        kept += f", {found.reporting_rows:,} reporting rows"
+    if found.denominators_rows:
+        kept += f", {found.denominators_rows:,} population figures"
+    console.print(f"  rows kept: {kept}")
     for sid, at in found.replaced_by:
         console.print(f"  replaced by {sid} at {at:%Y-%m-%d %H:%M:%S} UTC")
     console.print(
@@ -926,6 +911,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
 
 
+from epibridge import cli_hub_context  # noqa: E402 (registered last)
 from epibridge.cli_alerts import alerts_app  # noqa: E402 (registered last)
 
+cli_hub_context.register(hub_app)
 hub_app.add_typer(alerts_app, name="alerts")

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
 
 from epibridge.algorithms.burden import LEVEL
@@ -29,6 +29,12 @@ from epibridge.hub.intake import HubContext
 from epibridge.hub.quality import score_json
 from epibridge.hub.quality import scorecards as quality_scorecards
 from epibridge.hub.regional import COUNTS_AS_OF, Filters, counts_as_of, incidence, lineage
+from epibridge.hub.regional_context import (
+    DENOMINATORS_AS_OF,
+    REPORTING_AS_OF,
+    denominators_as_of,
+    reporting_as_of,
+)
 from epibridge.hub.tables import access_log_table
 from epibridge.model.errors import SourceError
 from epibridge.registry.expansion import expansion_factors
@@ -59,6 +65,7 @@ def register_partner_routes(
     """Add the partner API's routes (regional data, submissions, refusals, access log)."""
     gate = Gate(current, clock, api_error)
     _regional_routes(app, gate, principal)
+    _hub_routes(app, gate, principal)
     _submission_routes(app, gate, principal)
 
 
@@ -93,18 +100,63 @@ def _burden_route(
         }
 
 
+def _context_routes(
+    app: FastAPI,
+    principal: Callable[..., Principal],
+    visible: Callable[..., Awaitable[tuple[datetime, pa.Table, list[str]]]],
+) -> None:
+    """Reporting (completeness) and population figures, with their lineage."""
+
+    @app.get("/v1/regional/reporting")
+    async def regional_reporting(
+        who: Annotated[Principal, Depends(principal)],
+        as_of: Annotated[str | None, Query(description="ISO 8601 time; default now")] = None,
+        country: Annotated[list[str] | None, Query()] = None,
+        disease: Annotated[list[str] | None, Query()] = None,
+    ) -> dict[str, Any]:
+        """Reports expected, received and on time (completeness) as the hub knew them at
+        ``as_of``, each row with its lineage; a null disease covers every disease."""
+        at, table, withheld = await visible(
+            who, "regional/reporting", as_of, country, disease, reporting_as_of, REPORTING_AS_OF
+        )
+        rows = [{k: _json(v) for k, v in r.items()} for r in table.to_pylist()]
+        return {"as_of": at.isoformat(), "rows": rows, "withheld": withheld}
+
+    @app.get("/v1/regional/denominators")
+    async def regional_denominators(
+        who: Annotated[Principal, Depends(principal)],
+        as_of: Annotated[str | None, Query(description="ISO 8601 time; default now")] = None,
+        country: Annotated[list[str] | None, Query()] = None,
+    ) -> dict[str, Any]:
+        """Population figures the countries sent, as the hub knew them at ``as_of``, each
+        with its lineage."""
+        at, table, withheld = await visible(
+            who,
+            "regional/denominators",
+            as_of,
+            country,
+            None,
+            denominators_as_of,
+            DENOMINATORS_AS_OF,
+        )
+        rows = [{k: _json(v) for k, v in r.items()} for r in table.to_pylist()]
+        return {"as_of": at.isoformat(), "rows": rows, "withheld": withheld}
+
+
 def _regional_routes(app: FastAPI, gate: Gate, principal: Callable[..., Principal]) -> None:
     current, clock, api_error, authorize = gate.current, gate.clock, gate.api_error, gate
 
-    async def visible_cells(
+    async def visible(
         who: Principal,
         resource: str,
         as_of: str | None,
         country: list[str] | None,
         disease: list[str] | None,
+        read: Callable[[Engine, datetime, Filters], pa.Table],
+        empty: pa.Schema,
     ) -> tuple[datetime, pa.Table, list[str]]:
-        """The cells ``who`` may see, as of a time; and the countries asked for and not
-        visible (named, never silently dropped)."""
+        """What ``read`` gives of the countries ``who`` may see, as of a time; and the
+        countries asked for and not visible (named, never silently dropped)."""
         authorize(who, "regional.read", resource)
         try:
             at = _when(as_of, clock())
@@ -117,10 +169,22 @@ def _regional_routes(app: FastAPI, gate: Gate, principal: Callable[..., Principa
         withheld = sorted(set(asked) - set(allowed))
         scope = allowed or (sorted(visible) if visible is not None else [])
         if (asked and not allowed) or (visible is not None and not scope):
-            return at, COUNTS_AS_OF.empty_table(), withheld
+            return at, empty.empty_table(), withheld
         filters = Filters(countries=scope, diseases=disease or [])
-        table = await run_in_threadpool(counts_as_of, context.store.engine, at, filters)
+        table = await run_in_threadpool(read, context.store.engine, at, filters)
         return at, table, withheld
+
+    async def visible_cells(
+        who: Principal,
+        resource: str,
+        as_of: str | None,
+        country: list[str] | None,
+        disease: list[str] | None,
+    ) -> tuple[datetime, pa.Table, list[str]]:
+        """The count cells ``who`` may see (``visible``)."""
+        return await visible(who, resource, as_of, country, disease, counts_as_of, COUNTS_AS_OF)
+
+    _context_routes(app, principal, visible)
 
     @app.get("/v1/regional/counts")
     async def regional_counts(
@@ -162,6 +226,11 @@ def _regional_routes(app: FastAPI, gate: Gate, principal: Callable[..., Principa
         at, table, _ = await visible_cells(who, "regional/counts.fhir", as_of, country, disease)
         bundle = await run_in_threadpool(measure_reports, table, at)
         return JSONResponse(bundle, media_type="application/fhir+json")
+
+
+def _hub_routes(app: FastAPI, gate: Gate, principal: Callable[..., Principal]) -> None:
+    """Scorecards and the access log."""
+    current, clock, api_error, authorize = gate.current, gate.clock, gate.api_error, gate
 
     @app.get("/v1/scorecards")
     async def scorecards(
@@ -274,7 +343,12 @@ def _submission_routes(app: FastAPI, gate: Gate, principal: Callable[..., Princi
                 {"submission_id": sid, "received_at": at.isoformat()}
                 for sid, at in traced.replaced_by
             ],
-            "rows": {"counts": traced.counts_rows, "cases": traced.cases_rows},
+            "rows": {
+                "counts": traced.counts_rows,
+                "cases": traced.cases_rows,
+                "reporting": traced.reporting_rows,
+                "denominators": traced.denominators_rows,
+            },
             "counts_cells_in_current_picture": traced.counts_rows_current,
         }
 
