@@ -129,7 +129,8 @@ def ingest(
         typer.Option(
             "--out",
             "-o",
-            help="Folder for cases.parquet / counts.parquet, quarantine.csv and summary.json.",
+            help="Folder for the harmonized table (cases, counts, reporting or denominators"
+            ".parquet), quarantine.csv and summary.json.",
         ),
     ],
     today: Annotated[
@@ -150,8 +151,13 @@ def ingest(
     with progress() as step:
         result = run(prof, inputs, out, day, progress=step, weekly=weekly)
     console.print(summary_table(result))
+    if result.totals:
+        console.print(
+            "  " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in result.totals.items())
+        )
+    width = max(len(kind) for kind in result.outputs)
     for kind, path in result.outputs.items():
-        console.print(f"  {kind:<11} {path}", soft_wrap=True)
+        console.print(f"  {kind:<{width}} {path}", soft_wrap=True)
 
 
 def _day(text: str | None) -> date:

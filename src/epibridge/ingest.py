@@ -30,9 +30,14 @@ from epibridge.adapters.base import RECORD, RawTable
 from epibridge.adapters.registry import ADAPTERS
 from epibridge.model.errors import EpibridgeError
 from epibridge.model.profile import Profile
-from epibridge.model.schema import QUARANTINE
+from epibridge.model.schema import QUARANTINE, SCHEMAS
 from epibridge.pipeline import lookups
-from epibridge.pipeline.aggregate import cases_to_counts, pivot_measures, total_cases
+from epibridge.pipeline.aggregate import (
+    cases_to_counts,
+    pivot_measures,
+    total_cases,
+    total_population,
+)
 from epibridge.pipeline.duplicates import clashing, id_hashes, repeated_ids
 from epibridge.pipeline.harmonize import Harmonized, harmonize, prepare
 from epibridge.pipeline.lookups import Lookups, area_keys
@@ -339,7 +344,7 @@ def ingest(
                 if profile.measures is not None:
                     # Cells are checked after the pivot, so the quarantine comes first here.
                     watch.step(f"finding quarantined records in {name}")
-                    cells, q_cells = pivot_measures(accepted)
+                    cells, q_cells = pivot_measures(accepted, profile.dataset)
                     q_parts = [
                         _unreadable_rows(item.raw),
                         item.harmonized.quarantine().to_pyarrow().cast(QUARANTINE),
@@ -353,7 +358,7 @@ def ingest(
             watch.step("validating, harmonizing and writing")
             outputs = _write(con, profile, accepted_parts, out, weekly)
             if profile.measures is None:
-                written = _written_records(con, profile, out)
+                written = _written_records(con, profile, out) if _has_lineage(profile) else None
                 for item in loaded:
                     assert item.harmonized is not None
                     watch.step(f"finding quarantined records in {item.summary.file}")
@@ -377,7 +382,11 @@ def ingest(
                     )
             outputs["quarantine"] = _write_quarantine(quarantine_parts, out)
             watch.step("checking the accounting")
-            accepted_by_file = _accepted_by_file(con, profile, out)
+            accepted_by_file = (
+                _accepted_by_file(con, profile, out)
+                if _has_lineage(profile)
+                else _accepted_without_lineage(con, profile, out, loaded)
+            )
         summaries = [item.summary for item in loaded]
         for summary in summaries:
             summary.accepted = (
@@ -407,6 +416,31 @@ def _finish_quarantine(
     return q_table
 
 
+def _has_lineage(profile: Profile) -> bool:
+    """Whether the dataset's rows say which file and record they came from (denominators
+    do not: a population table is reference data, not a record of events)."""
+    return "source_record" in SCHEMAS[profile.dataset].names
+
+
+def _accepted_without_lineage(
+    con: Any, profile: Profile, out: Path, loaded: Sequence[_Input]
+) -> dict[str, int]:
+    """Accepted records per input for a dataset without lineage: each input's accepted
+    rows are counted, and together they must be exactly the rows written."""
+    counts: dict[str, int] = {}
+    for item in loaded:
+        assert item.harmonized is not None
+        counts[item.summary.file] = int(item.harmonized.accepted().count().to_pyarrow().as_py())
+    written = int(con.read_parquet(out / f"{profile.dataset}.parquet").count().to_pyarrow().as_py())
+    if written != sum(counts.values()):
+        raise AccountingError(
+            f"{profile.dataset}.parquet holds {written} rows but the inputs accepted "
+            f"{sum(counts.values())} (profile {profile.name}); this is a bug in epibridge: "
+            "please report it with the files' first lines"
+        )
+    return counts
+
+
 def _written_records(con: Any, profile: Profile, out: Path) -> ir.Table:
     written = con.read_parquet(out / f"{profile.dataset}.parquet")
     return written.select("source_file", "source_record")
@@ -414,7 +448,7 @@ def _written_records(con: Any, profile: Profile, out: Path) -> ir.Table:
 
 def _quarantine_of(
     table: ir.Table,
-    written: ir.Table,
+    written: ir.Table | None,
     profile: Profile,
     found: Lookups,
     today: date,
@@ -422,7 +456,7 @@ def _quarantine_of(
     harmonized: Harmonized,
 ) -> ir.Table:
     """The quarantine rows of the records of ``table`` that were not written."""
-    if not harmonized.row_local:
+    if not harmonized.row_local or written is None:
         return harmonized.quarantine()
     mine = written.filter(written["source_file"] == name).select("source_record")
     missing = _missing(table.select(RECORD).to_pyarrow().column(0), mine.to_pyarrow().column(0))
@@ -544,9 +578,10 @@ def _write_tables(
             con.to_parquet(cases_to_counts(con.read_parquet(cases_path)), counts_path)
             outputs["counts"] = str(counts_path)
     else:
-        counts_path = out / "counts.parquet"
-        con.to_parquet(union.drop(*[c for c in union.columns if c.startswith("_")]), counts_path)
-        outputs["counts"] = str(counts_path)
+        # counts, reporting and denominators: the harmonized rows (or cells) as they are.
+        path = out / f"{profile.dataset}.parquet"
+        con.to_parquet(union.drop(*[c for c in union.columns if c.startswith("_")]), path)
+        outputs[profile.dataset] = str(path)
     return outputs
 
 
@@ -567,6 +602,15 @@ def _totals(con: Any, out: Path) -> dict[str, int]:
         t = con.read_parquet(out / "counts.parquet")
         totals["counts_cells"] = int(t.count().to_pyarrow().as_py())
         totals["counts_cases"] = int(total_cases(t).to_pyarrow().as_py())
+    if (out / "reporting.parquet").exists():
+        t = con.read_parquet(out / "reporting.parquet")
+        totals["reporting_rows"] = int(t.count().to_pyarrow().as_py())
+        for name in ("reports_expected", "reports_received", "reports_on_time"):
+            totals[name] = int(t[name].sum().fill_null(0).to_pyarrow().as_py())
+    if (out / "denominators.parquet").exists():
+        t = con.read_parquet(out / "denominators.parquet")
+        totals["denominators_rows"] = int(t.count().to_pyarrow().as_py())
+        totals["population_total"] = int(total_population(t).to_pyarrow().as_py())
     return totals
 
 

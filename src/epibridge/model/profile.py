@@ -10,7 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 FORMATS = ("delimited", "excel", "dhis2-json", "dhis2-csv", "fhir-measurereport", "fhir-bundle")
-DATASETS = ("cases", "counts")
+DATASETS = ("cases", "counts", "reporting", "denominators")
+
+#: Measure names a long format may map to, per dataset (``[measures.map]``).
+MEASURES = {
+    "cases": ("cases", "deaths"),
+    "counts": ("cases", "deaths"),
+    "reporting": ("reports_expected", "reports_received", "reports_on_time"),
+}
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,9 @@ class MeasureSpec:
     """Long formats (DHIS2, FHIR): one value per row, a column saying what it measures.
 
     ``map`` sends each measure code (a DHIS2 data element, a FHIR group code) to a
-    (disease, measure) pair where measure is ``cases`` or ``deaths``. ``strata_column``
+    (disease, measure) pair where measure is one of the dataset's ``MEASURES`` (``cases``
+    or ``deaths``; for reporting ``reports_expected``, ``reports_received`` or
+    ``reports_on_time``, with disease ``""`` for reports covering all diseases). ``strata_column``
     and ``strata`` do the same for disaggregations (category option combos, stratum
     components) mapping to an (age_band, sex) pair; an empty string means "total".
     """

@@ -1,4 +1,5 @@
-"""Repeated case ids and repeated counts cells, found by a group-by and joined back.
+"""Repeated case ids and repeated cells (counts, reporting, denominators), found by a
+group-by and joined back.
 
 A window over all columns, or a group-by inside the main expression, would make the
 engine carry every column of every record through a partition (decision 0005).
@@ -16,6 +17,7 @@ import pyarrow as pa
 
 from epibridge.adapters.base import RECORD
 from epibridge.model.profile import Profile
+from epibridge.pipeline.fields import MEASURE
 from epibridge.pipeline.parse import (
     blank_to_null,
     source,
@@ -96,11 +98,33 @@ def with_repeated_ids(t: ir.Table, repeated: pa.Table, source_file: str) -> ir.T
 
 CELL_KEYS = ("area", "disease", "period_start", "period_end", "age_band", "sex")
 
+#: What makes a row unique, per dataset (columns of the harmonized layers), and how the
+#: duplicate_cell message spells the key. Reporting keys on the measure too, so that a
+#: long format (one measure per row) repeats a cell only when it repeats a measure; a wide
+#: reporting table has no measure column and keys on area, disease and period alone.
+CELLS: dict[str, tuple[tuple[str, ...], str]] = {
+    "counts": (CELL_KEYS, "area|disease|start|end|age|sex"),
+    "reporting": (
+        ("area", "disease", "period_start", "period_end", MEASURE),
+        "area|disease|start|end|measure",
+    ),
+    "denominators": (("area", "period", "age_band", "sex"), "area|year|age|sex"),
+}
 
-def with_duplicate_cells(t: ir.Table) -> ir.Table:
-    """Attach the first record of every counts cell that occurs more than once."""
+
+def cell_key(profile: Profile) -> tuple[tuple[str, ...], str]:
+    """The columns that make one cell of the profile's dataset, and their spelling in the
+    duplicate_cell message (a wide reporting table has no measure column)."""
+    keys, label = CELLS[profile.dataset]
+    if profile.measures is None and MEASURE in keys:
+        return tuple(k for k in keys if k != MEASURE), label.replace("|measure", "")
+    return keys, label
+
+
+def with_duplicate_cells(t: ir.Table, keys: Sequence[str] = CELL_KEYS) -> ir.Table:
+    """Attach the first record of every cell (``keys``) that occurs more than once."""
     parts = [
-        t[c].cast("string").fill_null("") if c in t.columns else ibis.literal("") for c in CELL_KEYS
+        t[c].cast("string").fill_null("") if c in t.columns else ibis.literal("") for c in keys
     ]
     keyed = t.mutate(_cell=ibis.literal("|").join(parts))
     cells = keyed.select("_cell", RECORD)

@@ -47,6 +47,11 @@ KINDS = {
     "case_count": "count",
     "cases": "count",
     "deaths": "count",
+    "reports_expected": "count",
+    "reports_received": "count",
+    "reports_on_time": "count",
+    "population": "count",
+    "source": "text",
 }
 
 
@@ -167,9 +172,9 @@ def typed_layer(
     if spec is not None:
         code = t["_s__mcode"]
         known[spec.column] = sorted(spec.map)
-        out["disease"] = code.substitute(
-            {k: v[0] for k, v in spec.map.items()}, else_=ibis.null()
-        ).cast("string")
+        # Disease "" (reporting forms covering all diseases) is null in the model.
+        disease = code.substitute({k: v[0] for k, v in spec.map.items()}, else_=ibis.null())
+        out["disease"] = ibis.ifelse(disease == "", ibis.null(), disease).cast("string")
         out[MEASURE] = code.substitute(
             {k: v[1] for k, v in spec.map.items()}, else_=ibis.null()
         ).cast("string")

@@ -29,9 +29,9 @@ import pyarrow as pa
 
 from epibridge.adapters.base import RECORD
 from epibridge.model.profile import Profile
-from epibridge.model.schema import CASES, COUNTS
+from epibridge.model.schema import SCHEMAS
 from epibridge.pipeline.checks import Check, any_failed, first_failed, fold
-from epibridge.pipeline.duplicates import with_duplicate_cells, with_repeated_ids
+from epibridge.pipeline.duplicates import cell_key, with_duplicate_cells, with_repeated_ids
 from epibridge.pipeline.fields import (
     DATE_FIELDS,
     MEASURE,
@@ -136,7 +136,9 @@ def harmonize(
 
     ``raw`` is an adapter's table after :func:`prepare`.
     """
-    if "disease" not in profile.fields and profile.measures is None:
+    # Reporting may cover all diseases at once; denominators have none.
+    needs_disease = profile.dataset in ("cases", "counts")
+    if needs_disease and "disease" not in profile.fields and profile.measures is None:
         raise ValueError(f"{profile.source_path}: [fields] disease is required")
     known: dict[str, list[str]] = {}
     t = join_lookups(raw, profile, lookups)
@@ -163,9 +165,9 @@ def harmonize(
     t = _layer(t, lambda t: place_layer(t, profile))
     if lookups.repeated_ids is not None:
         t = with_repeated_ids(t, lookups.repeated_ids, source_file)
-    row_local = not (profile.dataset == "counts" and profile.measures is None)
+    row_local = not _compares_cells(profile)
     if not row_local:
-        t = with_duplicate_cells(t)
+        t = with_duplicate_cells(t, cell_key(profile)[0])
 
     def checks(t: ir.Table) -> list[Check]:
         return [
@@ -179,8 +181,20 @@ def harmonize(
     return Harmonized(t, checks, profile, source_file, known, row_local)
 
 
+def _compares_cells(profile: Profile) -> bool:
+    """Whether records are checked against each other for repeated cells.
+
+    Counts in a long format sum their values into cells (strata of one cell arrive as
+    separate values), so only wide counts are compared; a repeated reporting measure or
+    population row is always a duplicate.
+    """
+    if profile.dataset == "counts":
+        return profile.measures is None
+    return profile.dataset in ("reporting", "denominators")
+
+
 def _final(t: ir.Table, profile: Profile, source_file: str) -> ir.Table:
-    schema = CASES if profile.dataset == "cases" else COUNTS
+    schema = SCHEMAS[profile.dataset]
     given = set(profile.fields) | {
         "country",
         "period",
@@ -206,6 +220,12 @@ def _final(t: ir.Table, profile: Profile, source_file: str) -> ir.Table:
             value = ibis.literal(1)
         elif f.name == "cases" and profile.measures is not None:
             value = ibis.literal(0)
+        elif f.name == "year":
+            value = t["period_start"].year()
+        elif f.name == "source":
+            # The profile's title says where the figures come from when no column does.
+            title = ibis.literal(profile.title)
+            value = t["source"].fill_null(title) if "source" in profile.fields else title
         elif f.name == "disease_detail" and "disease_detail" not in profile.fields:
             value = t["_s_disease"] if "disease" in profile.fields else ibis.null()
         elif f.name in given:

@@ -27,12 +27,18 @@ RULES: dict[str, str] = {
     "date_order": "Dates are out of order: onset after report or after diagnosis.",
     "implausible_age": "The age is below the minimum or above the maximum plausible age "
     "([rules] min_age, max_age; default 0 and 120).",
-    "negative_count": "A count of cases or deaths is negative.",
+    "negative_count": "A count (cases, deaths, reports, population) is negative.",
     "deaths_exceed_cases": "More deaths than cases in one cell.",
+    "received_exceeds_expected": "Reporting: more reports received than expected "
+    "(`reports_received` > `reports_expected`) for one area, disease and period.",
+    "on_time_exceeds_received": "Reporting: more reports on time than received "
+    "(`reports_on_time` > `reports_received`).",
     "unit_not_valid": "The place is a unit that did not exist on the period's dates (an "
     "abolished or not-yet-created unit); with [area] crosswalk = true, "
     "whole-unit mergers are followed instead.",
     "duplicate_id": "The case id already appeared in an earlier record of the run (this "
     "input or an earlier one given to the same ingest).",
-    "duplicate_cell": "The same (area, disease, period, stratum) cell appears twice.",
+    "duplicate_cell": "The same (area, disease, period, stratum) cell appears twice; for "
+    "reporting the same (area, disease, period) and, in long formats, measure; for "
+    "denominators the same (area, year, age band, sex).",
 }

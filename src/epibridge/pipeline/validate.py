@@ -15,8 +15,10 @@ import ibis.expr.types as ir
 from epibridge.adapters.base import RECORD
 from epibridge.model.profile import Profile
 from epibridge.pipeline.checks import Check, text
+from epibridge.pipeline.duplicates import cell_key
 from epibridge.pipeline.fields import (
     KINDS,
+    MEASURE,
     VALUE,
     WHAT,
     label_of,
@@ -149,7 +151,7 @@ def measure_checks(t: ir.Table, profile: Profile) -> list[Check]:
         Check(
             "unknown_code",
             spec.column,
-            code.notnull() & t["disease"].isnull(),
+            code.notnull() & t[MEASURE].isnull(),
             code,
             text(
                 "'",
@@ -261,6 +263,7 @@ def record_checks(t: ir.Table, profile: Profile) -> list[Check]:
                 text("deaths (", t["deaths"], ") exceed cases (", t["cases"], ") in the same cell"),
             )
         )
+    checks += _report_checks(t, profile)
     if profile.area.columns:
         checks.append(
             Check(
@@ -330,7 +333,7 @@ def record_checks(t: ir.Table, profile: Profile) -> list[Check]:
                 text(
                     "the cell ",
                     t["_cell"],
-                    " (area|disease|start|end|age|sex) already appeared in record ",
+                    f" ({cell_key(profile)[1]}) already appeared in record ",
                     first,
                     "; send each cell once",
                 ),
@@ -351,6 +354,37 @@ def record_checks(t: ir.Table, profile: Profile) -> list[Check]:
                     " record ",
                     t["_dup_first"],
                     "; remove the duplicate or give the case a distinct id",
+                ),
+            )
+        )
+    return checks
+
+
+def _report_checks(t: ir.Table, profile: Profile) -> list[Check]:
+    """Reports received cannot outnumber those expected, nor on-time ones those received."""
+    pairs = (
+        ("received_exceeds_expected", "reports_received", "reports_expected", "expected"),
+        ("on_time_exceeds_received", "reports_on_time", "reports_received", "received"),
+    )
+    checks = []
+    for rule, more, less, verb in pairs:
+        if more not in profile.fields or less not in profile.fields:
+            continue
+        label = label_of(profile.fields[more], more)
+        other = label_of(profile.fields[less], less)
+        checks.append(
+            Check(
+                rule,
+                label,
+                t[more] > t[less],
+                t[f"_s_{more}"],
+                text(
+                    f"{more} (",
+                    t[more],
+                    f", column {label}) exceeds {less} (",
+                    t[less],
+                    f", column {other}): more reports than were {verb}; correct one of "
+                    "the two figures at the source",
                 ),
             )
         )

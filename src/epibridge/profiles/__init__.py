@@ -6,7 +6,10 @@ line before any data is read (``docs/profiles.md`` documents every key).
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from epibridge.model.errors import ProfileError
 from epibridge.model.profile import (
     DATASETS,
     FORMATS,
+    MEASURES,
     AreaSpec,
     FieldMap,
     MeasureSpec,
@@ -24,7 +28,7 @@ from epibridge.model.profile import (
     Profile,
     Unpivot,
 )
-from epibridge.model.schema import CASES, COUNTS
+from epibridge.model.schema import SCHEMAS
 from epibridge.pipeline.parse import check_date_format
 from epibridge.registry import diseases
 from epibridge.registry.calendars import WEEK_SYSTEMS, country_calendars
@@ -91,6 +95,13 @@ _DERIVED = {
     "admin3",
     "area",
     "area_level",
+    "year",
+}
+#: Fields a dataset cannot do without: the profile must map them (unless a long format's
+#: [measures] fills them) and an empty value is quarantined as ``missing_required``.
+_NEEDED = {
+    "reporting": ("reports_expected", "reports_received"),
+    "denominators": ("population",),
 }
 
 
@@ -201,21 +212,51 @@ def _period(check: Checker, spec: dict[str, Any], country: str) -> PeriodSpec:
     )
 
 
-def _measures(check: Checker, spec: dict[str, Any]) -> MeasureSpec:
+def _toml_key(code: str) -> str:
+    """A key as TOML spells it: quoted unless bare (DHIS2 analytics items such as
+    ``DS.ACTUAL_REPORTS`` have a dot), so the error names the key and finds its line."""
+    return code if re.fullmatch(r"[A-Za-z0-9_-]+", code) else json.dumps(code)
+
+
+def _measure_target(check: Checker, code: str, target: Any, dataset: str) -> tuple[str, str]:
+    """One ``[measures.map]`` entry: (disease, measure), the measure one of the dataset's."""
+    names = MEASURES[dataset]
+    shown = " | ".join(f'"{n}"' for n in names)
+    # Reporting forms may cover all notifiable diseases at once: disease "" (or left out).
+    keys = {"disease", "measure"}
+    if not isinstance(target, dict) or not (
+        set(target) == keys or (dataset == "reporting" and set(target) == {"measure"})
+    ):
+        raise check.fail(
+            "measures.map", code, f'each entry is {{ disease = "CODE", measure = {shown} }}'
+        )
+    if target["measure"] not in names:
+        raise check.fail(
+            "measures.map",
+            code,
+            f"'{target['measure']}' is not a measure of a {dataset} profile; use {shown}",
+        )
+    return str(target.get("disease", "")), str(target["measure"])
+
+
+def _measures(check: Checker, spec: dict[str, Any], dataset: str) -> MeasureSpec:
     check.keys("measures", spec, _MEASURE_KEYS)
+    if dataset not in MEASURES:
+        raise check.fail(
+            "measures",
+            None,
+            f"a {dataset} profile reads one row per record; [measures] is for long formats "
+            f"of {', '.join(MEASURES)}",
+        )
+    if dataset == "reporting" and "strata_column" in spec:
+        raise check.fail(
+            "measures",
+            "strata_column",
+            "reporting rates are not broken down by age or sex; leave strata_column out",
+        )
     mapping: dict[str, tuple[str, str]] = {}
     for code, target in check.table("measures.map", spec.get("map", {})).items():
-        if (
-            not isinstance(target, dict)
-            or set(target) != {"disease", "measure"}
-            or target["measure"] not in ("cases", "deaths")
-        ):
-            raise check.fail(
-                "measures.map",
-                code,
-                'each entry is { disease = "CODE", measure = "cases" | "deaths" }',
-            )
-        mapping[str(code)] = (target["disease"], target["measure"])
+        mapping[str(code)] = _measure_target(check, _toml_key(str(code)), target, dataset)
     strata: dict[str, tuple[str | None, str | None]] = {}
     for code, target in check.table("measures.strata", spec.get("strata", {})).items():
         if not isinstance(target, dict) or not set(target) <= {"age_band", "sex"}:
@@ -234,6 +275,40 @@ def _measures(check: Checker, spec: dict[str, Any]) -> MeasureSpec:
         strata=strata,
         deleted_column=spec.get("deleted_column"),
     )
+
+
+def _needed_fields(
+    check: Checker, dataset: str, fields: dict[str, FieldMap], long: bool
+) -> dict[str, FieldMap]:
+    """The dataset's indispensable fields: mapped (unless [measures] fills them), and
+    marked required so that an empty value is quarantined instead of written as null."""
+    if long:
+        return fields
+    for name in _NEEDED.get(dataset, ()):
+        if name not in fields:
+            raise check.fail(
+                "fields",
+                None,
+                f"a {dataset} profile must map {name} (needed: {', '.join(_NEEDED[dataset])})",
+            )
+    return {
+        t: replace(fm, required=True) if t in _NEEDED.get(dataset, ()) else fm
+        for t, fm in fields.items()
+    }
+
+
+def _yearly(check: Checker, spec: dict[str, Any]) -> None:
+    """Population figures are per calendar year: the period is a year column and no more."""
+    sources = ("from_date", "date_column", "week", "month", "dhis2", "start")
+    others = [k for k in sources if k in spec]
+    if "year" not in spec or others or spec.get("type", "year") != "year":
+        key = others[0] if others else ("type" if "type" in spec else "year")
+        raise check.fail(
+            "period",
+            key,
+            'denominators are yearly: write [period] year = "COLUMN" (the column holding '
+            "the year) and no other period source",
+        )
 
 
 def parse_profile(text: str, path: Path) -> Profile:
@@ -269,12 +344,15 @@ def parse_profile(text: str, path: Path) -> Profile:
         )
     read = check.table("read", doc.get("read", {}))
     check.keys("read", {k: v for k, v in read.items() if k != "unpivot"}, _READ_KEYS)
-    schema = CASES if dataset == "cases" else COUNTS
-    allowed = {f.name for f in schema} - _DERIVED
+    allowed = {f.name for f in SCHEMAS[dataset]} - _DERIVED
     fields = {
         t: _field(check, t, s, allowed)
         for t, s in check.table("fields", doc.get("fields", {})).items()
     }
+    fields = _needed_fields(check, dataset, fields, long="measures" in doc)
+    period_table = check.table("period", doc.get("period", {}))
+    if dataset == "denominators":
+        _yearly(check, period_table)
     area = check.table("area", doc.get("area", {}))
     check.keys("area", area, _AREA_KEYS)
     if area.get("match", "name") not in ("name", "code"):
@@ -301,7 +379,7 @@ def parse_profile(text: str, path: Path) -> Profile:
         description=head.get("description", ""),
         read=read,
         fields=fields,
-        period=_period(check, check.table("period", doc.get("period", {})), head["country"]),
+        period=_period(check, period_table, head["country"]),
         area=AreaSpec(
             columns=check.strs("area", "columns", area.get("columns", [])),
             match=area.get("match", "name"),
@@ -310,7 +388,7 @@ def parse_profile(text: str, path: Path) -> Profile:
             required_level=int(area.get("required_level", 0)),
             missing=check.strs("area", "missing", area.get("missing", [])),
         ),
-        measures=_measures(check, check.table("measures", doc["measures"]))
+        measures=_measures(check, check.table("measures", doc["measures"]), dataset)
         if "measures" in doc
         else None,
         unpivot=unpivot,
