@@ -341,6 +341,15 @@ def counts(
         console.print(f"wrote {table.num_rows:,} cells with their lineage to {escape(str(out))}")
 
 
+def _basis(with_reports: int, periods: int) -> str:
+    """What a country's completeness was computed from, over its periods."""
+    if not periods:
+        return ""
+    if with_reports == periods:
+        return "reports"
+    return "areas" if not with_reports else f"reports ({with_reports}/{periods})"
+
+
 @hub_app.command("scorecards")
 def scorecards(
     as_of: AsOfOption = None,
@@ -370,9 +379,11 @@ def scorecards(
     with hub.open_store() as store:
         cards = run(store.engine, at, hub.folder, country or ())
     table = Table(title=f"data quality as of {at:%Y-%m-%d %H:%M} UTC (regional median last)")
-    for col in ("country", "periods", "complete", "on time", "delay d", "quarantined",
-                "suppressed", "jumps", "dupl.", "deaths>cases", "system"):  # fmt: skip
-        table.add_column(col, justify="left" if col in ("country", "system") else "right")
+    for col in ("country", "periods", "complete", "from", "on time", "reports on time",
+                "delay d", "quarantined", "suppressed", "jumps", "dupl.", "deaths>cases",
+                "system"):  # fmt: skip
+        left = col in ("country", "system", "from")
+        table.add_column(col, justify="left" if left else "right")
 
     def pct(value: float | None) -> str:
         return "" if value is None else f"{value:.0%}"
@@ -384,7 +395,9 @@ def scorecards(
             name,
             str(s.periods),
             pct(s.completeness),
+            _basis(s.periods_with_reports, s.periods),
             pct(s.on_time_rate),
+            pct(s.reports_on_time_rate),
             "" if s.median_delay_days is None else f"{s.median_delay_days:g}",
             pct(s.quarantined_share),
             pct(s.suppressed_share),
@@ -398,7 +411,9 @@ def scorecards(
         "median",
         "",
         pct(m["completeness"]),
+        "",
         pct(m["on_time_rate"]),
+        pct(m["reports_on_time_rate"]),
         "" if m["median_delay_days"] is None else f"{m['median_delay_days']:g}",
         pct(m["quarantined_share"]),
         pct(m["suppressed_share"]),
@@ -409,6 +424,12 @@ def scorecards(
     )
     console = _console()
     console.print(table)
+    console.print(
+        "complete: reports received / expected where the country sends its reporting "
+        "(from reports), else areas with a cell / areas expected (from areas); on time: "
+        "submitted within 7 days of the period's end; reports on time: as the country "
+        "counted them"
+    )
     if out is not None:
         _write_table(cards.periods, out)
         summary = out.with_suffix(".json")

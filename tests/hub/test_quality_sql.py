@@ -21,8 +21,10 @@ import pytest
 from sqlalchemy import Engine
 
 from epibridge.hub import quality, quality_sql
+from epibridge.hub.quality_reporting import with_reporting
 from epibridge.hub.quality_sql import period_sums
 from epibridge.hub.regional import counts_as_of, counts_received
+from epibridge.hub.regional_context import reporting_sums
 from epibridge.model.schema import RELEASE_COUNTS
 from tests.hub import test_intake
 from tests.hub.payloads import week_cell
@@ -106,7 +108,7 @@ def reference_rows(
                 "jump": False,
             }
         )
-    return quality.mark_jumps(rows, limits)  # the jump was not moved to SQL
+    return rows  # the jump was not moved to SQL: marked by the caller
 
 
 DEFAULT = quality.Thresholds()
@@ -119,6 +121,8 @@ def assert_sql_rows_equal_the_reference(
     reference = reference_rows(
         counts_as_of(engine, at).to_pylist(), counts_received(engine, at).to_pylist(), limits
     )
+    # the reports, where sent, are merged in the same way into both (quality_reporting)
+    reference = quality.mark_jumps(with_reporting(reference, reporting_sums(engine, at)), limits)
     got = quality._period_rows(engine, at, period_sums(engine, at), limits)
     assert got == reference
     return got

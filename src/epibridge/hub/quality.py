@@ -3,10 +3,13 @@
 Computed at the hub from what it holds at a moment (``as_of``), per country, disease and
 reporting period (a week or a month, as each agreement releases):
 
-* **completeness**: areas that reported a cell for the period over the areas expected,
-  DHIS2's reporting rate. Expected: the registry's units of the country at the released
-  area level valid on the period's first day; for areas the registry does not hold, the
-  areas the country ever reported at that level.
+* **completeness**: where the country sends its reports expected and received
+  (``quality_reporting``), DHIS2's reporting rate: reports received over reports expected
+  (``completeness_basis`` ``reports``), with the share of them on time. Otherwise the
+  areas that reported a cell for the period over the areas expected (``areas``).
+  Expected: the registry's units of the country at the released area level valid on the
+  period's first day; for areas the registry does not hold, the areas the country ever
+  reported at that level.
 * **timeliness**: days from the end of the period to the first submission that brought it
   (``delay_days``); ``on_time`` when within the threshold (default 7 days).
 * **duplicates**: cells sent twice in one submission, and cells sent again by a later
@@ -48,8 +51,10 @@ import pyarrow as pa
 from sqlalchemy import Engine, select
 
 from epibridge.hub.quality_cache import Latest, StateCache, state
+from epibridge.hub.quality_reporting import with_reporting
 from epibridge.hub.quality_sql import PeriodSums, areas_seen, period_sums
 from epibridge.hub.regional import cases_as_of
+from epibridge.hub.regional_context import reporting_sums
 from epibridge.hub.store import read_only
 from epibridge.hub.tables import (
     submission_receipts_table,
@@ -92,7 +97,11 @@ class CountryScore:
     country: str
     periods: int = 0
     completeness: float | None = None
+    #: Periods whose completeness came from reports (the others: from areas).
+    periods_with_reports: int = 0
     on_time_rate: float | None = None
+    #: Median over its periods with reports of the on-time share of reports received.
+    reports_on_time_rate: float | None = None
     median_delay_days: float | None = None
     duplicate_cells: int = 0
     repeated_cells: int = 0
@@ -129,6 +138,10 @@ _PERIOD_SCHEMA = pa.schema(
         ("areas_reported", pa.int64()),
         ("areas_expected", pa.int64()),
         ("completeness", pa.float64()),
+        ("completeness_basis", pa.string()),
+        ("reports_expected", pa.int64()),
+        ("reports_received", pa.int64()),
+        ("reports_on_time_rate", pa.float64()),
         ("delay_days", pa.int64()),
         ("on_time", pa.bool_()),
         ("cells", pa.int64()),
@@ -208,7 +221,7 @@ def _period_rows(
                 "jump": False,
             }
         )
-    return mark_jumps(rows, limits)
+    return mark_jumps(with_reporting(rows, reporting_sums(engine, at)), limits)
 
 
 def mark_jumps(rows: list[dict[str, Any]], limits: Thresholds) -> list[dict[str, Any]]:
@@ -354,6 +367,10 @@ def _compute(
         score = scores.setdefault(country, CountryScore(country))
         score.periods = len(periods)
         score.completeness = _median([p["completeness"] for p in periods])
+        reported = [p for p in periods if p["completeness_basis"] == "reports"]
+        score.periods_with_reports = len(reported)
+        rates = [p["reports_on_time_rate"] for p in reported]
+        score.reports_on_time_rate = _median(rates)
         on_time = [p["on_time"] for p in periods if p["on_time"] is not None]
         score.on_time_rate = sum(on_time) / len(on_time) if on_time else None
         score.median_delay_days = _median([p["delay_days"] for p in periods])
@@ -372,6 +389,7 @@ def _compute(
         for name in (
             "completeness",
             "on_time_rate",
+            "reports_on_time_rate",
             "median_delay_days",
             "suppressed_share",
             "quarantined_share",
@@ -389,7 +407,9 @@ def score_json(score: CountryScore) -> dict[str, Any]:
         "country": score.country,
         "periods": score.periods,
         "completeness": score.completeness,
+        "periods_with_reports": score.periods_with_reports,
         "on_time_rate": score.on_time_rate,
+        "reports_on_time_rate": score.reports_on_time_rate,
         "median_delay_days": score.median_delay_days,
         "duplicate_cells": score.duplicate_cells,
         "repeated_cells": score.repeated_cells,

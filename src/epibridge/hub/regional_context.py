@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Engine, Table, func, or_, select
+from sqlalchemy import Engine, Table, case, func, or_, select
 
 from epibridge.hub.regional import LINEAGE_FIELDS, Filters, aware, live_submissions
 from epibridge.hub.store import read_only
@@ -61,18 +61,13 @@ DENOMINATORS_AS_OF = pa.schema(
 )
 
 
-def _as_of(
-    engine: Engine,
-    table: Table,
-    key: Sequence[str],
-    at: datetime,
-    schema: pa.Schema,
-    where: Sequence[Any],
-    order: Sequence[str],
-) -> pa.Table:
+def _ranked(
+    table: Table, key: Sequence[str], at: datetime, names: Sequence[str], where: Sequence[Any]
+) -> Any:
+    """The live rows of ``table`` at ``at`` in ``names`` (and the agreement and received
+    time), each ranked within its key, 1 for the one received last."""
     live = live_submissions(at)
-    names = [f.name for f in schema if f.name not in ("agreement_id", "received_at")]
-    ranked = (
+    return (
         select(
             *[table.c[n] for n in names],
             live.c.agreement_id,
@@ -88,6 +83,19 @@ def _as_of(
         .where(*where)
         .subquery("ranked")
     )
+
+
+def _as_of(
+    engine: Engine,
+    table: Table,
+    key: Sequence[str],
+    at: datetime,
+    schema: pa.Schema,
+    where: Sequence[Any],
+    order: Sequence[str],
+) -> pa.Table:
+    names = [f.name for f in schema if f.name not in ("agreement_id", "received_at")]
+    ranked = _ranked(table, key, at, names, where)
     query = (
         select(*[ranked.c[f.name] for f in schema])
         .where(ranked.c.rank == 1)
@@ -107,11 +115,7 @@ def _as_of(
     return pa.table({f.name: pa.array(columns[f.name], f.type) for f in schema}, schema=schema)
 
 
-def reporting_as_of(engine: Engine, at: datetime, filters: Filters | None = None) -> pa.Table:
-    """The reports expected and received the hub knew at ``at``, with their lineage.
-    ``filters.diseases`` keeps those diseases and the reports covering every disease."""
-    at = utc(at, "the as-of time")
-    filters = filters or Filters()
+def _reporting_where(filters: Filters) -> list[Any]:
     t = regional_reporting_table
     where: list[Any] = []
     if filters.countries:
@@ -122,8 +126,101 @@ def reporting_as_of(engine: Engine, at: datetime, filters: Filters | None = None
         where.append(t.c.period_start >= filters.period_from)
     if filters.period_to is not None:
         where.append(t.c.period_start <= filters.period_to)
+    return where
+
+
+def reporting_as_of(engine: Engine, at: datetime, filters: Filters | None = None) -> pa.Table:
+    """The reports expected and received the hub knew at ``at``, with their lineage.
+    ``filters.diseases`` keeps those diseases and the reports covering every disease."""
+    at = utc(at, "the as-of time")
+    where = _reporting_where(filters or Filters())
     order = ("country", "disease", "area", "period_start")
-    return _as_of(engine, t, _REPORTING_KEY, at, REPORTING_AS_OF, where, order)
+    return _as_of(
+        engine, regional_reporting_table, _REPORTING_KEY, at, REPORTING_AS_OF, where, order
+    )
+
+
+REPORTING_SUMS = pa.schema(
+    [
+        pa.field("country", pa.string()),
+        pa.field("disease", pa.string()),
+        pa.field("period_type", pa.string()),
+        pa.field("period", pa.string()),
+        pa.field("period_start", pa.date32()),
+        pa.field("period_end", pa.date32()),
+        pa.field("area_level", pa.int8()),
+        pa.field("areas", pa.int64()),
+        pa.field("areas_reporting", pa.int64()),
+        pa.field("reports_expected", pa.int64()),
+        pa.field("reports_received", pa.int64()),
+        pa.field("reports_on_time", pa.int64()),
+        pa.field("on_time_known", pa.int64()),
+    ],
+    metadata={"name": "regional_reporting_sums", "version": "1"},
+)
+
+
+def reporting_sums(engine: Engine, at: datetime, filters: Filters | None = None) -> pa.Table:
+    """Per country, disease (null: all diseases), period type and period of the as-of
+    reporting, summed in the database: the areas with a row and those that sent any report,
+    reports expected, received, and on time (over the ``on_time_known`` received reports
+    whose timeliness was given)."""
+    at = utc(at, "the as-of time")
+    names = (
+        "country",
+        "area",
+        "disease",
+        "period_type",
+        "period",
+        "period_start",
+        "period_end",
+        "area_level",
+        "reports_expected",
+        "reports_received",
+        "reports_on_time",
+    )
+    t = regional_reporting_table
+    r = _ranked(t, _REPORTING_KEY, at, names, _reporting_where(filters or Filters()))
+    known = r.c.reports_on_time.is_not(None)
+    query = (
+        select(
+            r.c.country,
+            r.c.disease,
+            r.c.period_type,
+            r.c.period,
+            func.min(r.c.period_start).label("period_start"),
+            func.max(r.c.period_end).label("period_end"),
+            func.min(r.c.area_level).label("area_level"),
+            func.count().label("areas"),
+            func.sum(case((r.c.reports_received > 0, 1), else_=0)).label("areas_reporting"),
+            func.sum(r.c.reports_expected).label("reports_expected"),
+            func.sum(r.c.reports_received).label("reports_received"),
+            func.sum(case((known, r.c.reports_on_time), else_=0)).label("reports_on_time"),
+            func.sum(case((known, r.c.reports_received), else_=0)).label("on_time_known"),
+        )
+        .where(r.c.rank == 1)
+        .group_by(r.c.country, r.c.disease, r.c.period_type, r.c.period)
+        .order_by(r.c.country, r.c.disease, r.c.period_type, r.c.period)
+    )
+    with read_only(engine).connect() as connection:
+        rows = connection.execute(query).fetchall()
+    if not rows:
+        return REPORTING_SUMS.empty_table()
+    columns = list(zip(*rows, strict=True))
+    values = {}
+    for f, c in zip(REPORTING_SUMS, columns, strict=True):
+        if pa.types.is_date32(f.type):
+            values[f.name] = pa.array([_date(v) for v in c], f.type)
+        elif pa.types.is_integer(f.type):
+            values[f.name] = pa.array([int(v) for v in c], f.type)
+        else:
+            values[f.name] = pa.array(list(c), f.type)
+    return pa.table(values, schema=REPORTING_SUMS)
+
+
+def _date(value: Any) -> date:
+    """A date as the driver gives it (SQLite may give the ISO text of an aggregate)."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def denominators_as_of(engine: Engine, at: datetime, filters: Filters | None = None) -> pa.Table:

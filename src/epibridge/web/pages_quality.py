@@ -22,8 +22,13 @@ from epibridge.web.viewer import Web
 
 #: (attribute, label, kind) of the measures shown; kind picks the number format.
 MEASURES = (
-    ("completeness", N_("Completeness (median share of areas reporting)"), "percent"),
+    (
+        "completeness",
+        N_("Completeness (median share of reports received, or of areas reporting)"),
+        "percent",
+    ),
     ("on_time_rate", N_("Periods received on time"), "percent"),
+    ("reports_on_time_rate", N_("Reports received on time (as the country counted)"), "percent"),
     ("median_delay_days", N_("Median delay (days after the period)"), "number"),
     ("suppressed_share", N_("Cells withheld for disclosure control"), "percent"),
     ("quarantined_share", N_("Records quarantined at the node"), "percent"),
@@ -33,6 +38,7 @@ MEASURES = (
 WAIT_SECONDS = 0.5
 COUNTS = (
     ("periods", N_("Periods received")),
+    ("periods_with_reports", N_("Periods with reporting (completeness from reports)")),
     ("duplicate_cells", N_("Cells sent twice in one submission")),
     ("repeated_cells", N_("Cells sent again without a revision")),
     ("deaths_over_cases", N_("Cells with more deaths than cases")),
