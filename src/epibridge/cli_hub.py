@@ -600,6 +600,7 @@ def burden(
     from epibridge.hub.burden import burden as estimate
     from epibridge.hub.home import HubHome
     from epibridge.hub.regional import Filters, counts_as_of
+    from epibridge.hub.regional_context import burden_inputs
     from epibridge.registry.expansion import expansion_factors
 
     at = _as_of(as_of)
@@ -607,6 +608,7 @@ def burden(
     factors = expansion_factors(hub.folder)
     with hub.open_store() as store:
         cells = counts_as_of(store.engine, at, Filters(country or (), (disease,)))
+        extra = burden_inputs(store.engine, at, cells)
     if cells.num_rows == 0:
         errors = Console(stderr=True, highlight=False)
         errors.print(
@@ -615,7 +617,7 @@ def burden(
             soft_wrap=True,
         )
         raise typer.Exit(1)
-    table = estimate(cells, factors)
+    table = estimate(cells, factors, **extra)
     totals = table.filter(pc.equal(table.column("status"), "total")).to_pylist()
     shown: list[dict[str, object]] = []
     for code in sorted({str(r["country"]) for r in totals}):

@@ -38,6 +38,7 @@ from epibridge.hub.alert_store import OPEN, Event, alerts, events
 from epibridge.hub.burden import burden
 from epibridge.hub.quality import scorecards
 from epibridge.hub.regional import Filters, counts_as_of
+from epibridge.hub.regional_context import burden_inputs
 from epibridge.hub.tables import submissions_table, utc
 from epibridge.model.agreement import Agreement
 from epibridge.model.errors import EpibridgeError, SourceError
@@ -290,7 +291,8 @@ def _curves(
         filters = Filters(
             countries=[country], diseases=[disease], period_from=first, period_to=week
         )
-        table = burden(counts_as_of(source.engine, at, filters), factors)
+        held = counts_as_of(source.engine, at, filters)
+        table = burden(held, factors, **burden_inputs(source.engine, at, held))
         points = [
             Point(
                 r["period"],
@@ -394,10 +396,9 @@ def gather(source: Source, week: date, as_of: datetime, disease: str | None = No
     chosen = _disease(covering, disease, name, at)
     covering = covering.filter(pc.equal(covering["disease"], chosen))
     factors = _factors(source)
-    week_table = burden(covering, factors)
-    previous_table = burden(
-        _covering(source.engine, at, chosen, week - timedelta(weeks=1)), factors
-    )
+    week_table = burden(covering, factors, **burden_inputs(source.engine, at, covering))
+    before = _covering(source.engine, at, chosen, week - timedelta(weeks=1))
+    previous_table = burden(before, factors, **burden_inputs(source.engine, at, before))
     senders = _senders(source.engine, at)
     figures, per_country = _figures(week_table, previous_table, senders)
     fmt = Formatter("en")

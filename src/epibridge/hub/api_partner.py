@@ -32,6 +32,7 @@ from epibridge.hub.regional import COUNTS_AS_OF, Filters, counts_as_of, incidenc
 from epibridge.hub.regional_context import (
     DENOMINATORS_AS_OF,
     REPORTING_AS_OF,
+    burden_inputs,
     denominators_as_of,
     reporting_as_of,
 )
@@ -91,7 +92,9 @@ def _burden_route(
             factors = expansion_factors(current().folder)
         except SourceError as error:
             raise api_error(500, "bad_expansion_factors", str(error)) from None
-        rows = await run_in_threadpool(burden, table, factors)
+        engine = current().store.engine
+        extra = await run_in_threadpool(burden_inputs, engine, at, table)
+        rows = await run_in_threadpool(lambda: burden(table, factors, **extra))
         return {
             "as_of": at.isoformat(),
             "interval_level": LEVEL,
@@ -209,7 +212,9 @@ def _regional_routes(app: FastAPI, gate: Gate, principal: Callable[..., Principa
         at, table, withheld = await visible_cells(
             who, "regional/incidence", as_of, country, disease
         )
-        rates = incidence(table)
+        engine = current().store.engine
+        extra = await run_in_threadpool(burden_inputs, engine, at, table)
+        rates = incidence(table, extra.get("populations"))
         rows = [{k: _json(v) for k, v in r.items()} for r in rates.to_pylist()]
         return {"as_of": at.isoformat(), "areas": rows, "withheld": withheld}
 

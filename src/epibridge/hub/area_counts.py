@@ -7,8 +7,10 @@ k-1 cases) leaves the whole count unknown; ``cases_known`` keeps the sum of what
 known (a lower bound) and ``withheld`` says a part is missing, so each consumer decides
 (a scan may count the known part, a detector or a rate must treat the count as missing).
 
-Populations come from the geography registry: the area's figure for the period's year,
-or the nearest year it has (the later one on a tie).
+Populations come from the figures the countries sent (``regional_context.
+denominators_as_of``: each country's own count of its people) where a country sent a
+figure for the area, else from the geography registry: the area's figure for the
+period's year, or the nearest year held (the later one on a tie).
 """
 
 from __future__ import annotations
@@ -157,14 +159,29 @@ class Population:
 
 
 class PopulationLookup:
-    """The registry's population of an area for a year (nearest year it holds)."""
+    """The population of an area for a year (nearest year held): the figures a country
+    sent for the area (``sent``: rows of ``denominators_as_of``; totals only, no sex or
+    age band) where there are any, else the registry's."""
 
-    def __init__(self, countries: Iterable[str]) -> None:
+    def __init__(self, countries: Iterable[str], sent: pa.Table | None = None) -> None:
         self._by_area: dict[str, list[Population]] = defaultdict(list)
         self._memo: dict[tuple[str, int], Population | None] = {}
-        for country in set(countries):
+        wanted = set(countries)
+        own: dict[str, list[Population]] = defaultdict(list)
+        for row in [] if sent is None else sent.to_pylist():
+            if (
+                row["country"] not in wanted
+                or row["age_band"] is not None
+                or row["sex"] is not None
+            ):
+                continue
+            source = f"{row['source']} (sent by {row['country']})"
+            own[row["area"]].append(Population(int(row["population"]), int(row["year"]), source))
+        for country in wanted:
             for row in population(country):
-                self._by_area[row.code].append(Population(row.population, row.year, row.source))
+                if row.code not in own:
+                    self._by_area[row.code].append(Population(row.population, row.year, row.source))
+        self._by_area.update(own)
 
     def __call__(self, area: str, year: int) -> Population | None:
         key = (area, year)

@@ -5,14 +5,23 @@ month, as released) and area of the level the country releases:
 
 * **reported**: the whole count the hub holds (``area_counts``), the registry population
   and the incidence per 100,000 with its exact Poisson (Garwood) 95% interval;
-* **corrected for reporting completeness**: the hub's scorecards measure completeness per
-  country, disease and period as areas reported over areas expected (DHIS2's reporting
-  rate; ``quality.expected_areas``). An expected area that sent nothing for a period its
-  country reported is not a zero: it gets an ``imputed`` row whose count is the
-  country's pooled rate that period (the reporting areas' cases over their population)
-  times its population, with the uncertainty of the pooled count. Summed over a
-  country's areas this equals the reported total divided by the population share that
-  reported;
+* **corrected for reporting completeness**, in one of two ways
+  (``completeness_basis``):
+
+  - ``reports``, where the country sends its reporting (reports expected and received
+    per area and period, ``regional_context``): an area that received r of its e
+    expected reports counts e / r times its reported cases (the reports that did not
+    come are assumed to carry cases at the rate of those that did, as WHO's malaria
+    reports adjust for reporting completeness); an area that sent reports but no count
+    cell reported zero cases; an area that sent no report at all is imputed (below).
+    Completeness is reports received over expected (DHIS2's reporting rate);
+  - ``areas``, otherwise: completeness is areas reported over areas expected
+    (``quality.expected_areas``), and every expected area that sent nothing is imputed.
+
+  An ``imputed`` area is not a zero: its count is the country's pooled rate that period
+  (the reporting areas' cases, corrected as above, over their population) times its
+  population, with the uncertainty of the pooled count. Summed over a country's areas
+  this equals the corrected total divided by the population share that reported;
 * **corrected for under-ascertainment**: times the country's expansion factor for the
   disease (``registry.expansion``), whose interval enters as a log-normal uncertainty
   (``algorithms/burden.py``). A country without a factor is corrected for completeness
@@ -21,8 +30,9 @@ month, as released) and area of the level the country releases:
 Each country also gets a ``total`` row per period (area = the country code, level 0):
 its ``cases`` are the known ones and ``areas_withheld`` says how many areas' counts were
 withheld. Rows whose count was withheld for disclosure control (1 to k-1 cases,
-``withheld``) keep their place on the map without a number. Areas without a registry population have
-counts but no rates. Reporting delay is not corrected here (see nowcasting): the most
+``withheld``) keep their place on the map without a number. Populations are those the
+countries sent where they did (``denominators``), else the registry's; areas without
+either have counts but no rates. Reporting delay is not corrected here (see nowcasting): the most
 recent periods are provisional.
 """
 
@@ -40,6 +50,7 @@ import pyarrow as pa
 from epibridge.algorithms.burden import LEVEL, corrected_interval, poisson_interval
 from epibridge.hub.area_counts import AreaCount, PopulationLookup, area_counts
 from epibridge.hub.quality import expected_areas
+from epibridge.hub.reporting_index import PeriodReports, Reports
 from epibridge.registry.expansion import ExpansionFactor
 
 PER = 100_000
@@ -66,6 +77,7 @@ BURDEN = pa.schema(
         pa.field("areas_reported", pa.int32()),
         pa.field("areas_expected", pa.int32()),
         pa.field("completeness", pa.float64()),
+        pa.field("completeness_basis", pa.string()),
         pa.field("expansion_factor", pa.float64()),
         pa.field("expansion_low", pa.float64()),
         pa.field("expansion_high", pa.float64()),
@@ -98,10 +110,45 @@ class _Row:
     corrected_population: float
 
 
-def _period_groups(counts: list[AreaCount]) -> dict[tuple[str, str, str, str], list[AreaCount]]:
-    groups: dict[tuple[str, str, str, str], list[AreaCount]] = defaultdict(list)
+@dataclass(frozen=True)
+class _Period:
+    """One country, disease and period of the table, and the level its areas are at."""
+
+    country: str
+    disease: str
+    period_type: str
+    period: str
+    period_start: date
+    period_end: date
+    area_level: int
+
+
+def _period_groups(counts: list[AreaCount], reports: Reports) -> dict[_Period, list[AreaCount]]:
+    """The count cells by period; and an empty group for each period a country sent
+    reports for but no cell of a disease it releases (it reported, and had no cases)."""
+    groups: dict[_Period, list[AreaCount]] = defaultdict(list)
     for c in counts:
-        groups[(c.country, c.disease, c.period_type, c.period)].append(c)
+        key = _Period(
+            c.country, c.disease, c.period_type, c.period, c.period_start, c.period_end,
+            c.area_level,
+        )  # fmt: skip
+        groups[key].append(c)
+    if not reports.by_period:
+        return groups
+    have = {(p.country, p.disease, p.period_type, p.period) for p in groups}
+    released = {(p.country, p.disease, p.period_type) for p in groups}
+    for (country, disease, period_type, period), found in reports.by_period.items():
+        for d in sorted({d for c, d, t in released if c == country and t == period_type}):
+            if (disease is not None and d != disease) or (country, d, period_type, period) in have:
+                continue
+            if reports.find(country, d, period_type, period) is not found:
+                continue  # the disease's own reports make their own group
+            key = _Period(
+                country, d, period_type, period, found.period_start, found.period_end,
+                found.area_level,
+            )  # fmt: skip
+            groups[key] = []
+            have.add((country, d, period_type, period))
     return groups
 
 
@@ -111,8 +158,15 @@ def burden(
     *,
     level: float = LEVEL,
     corrected_intervals: bool = True,
+    reporting: pa.Table | None = None,
+    populations: pa.Table | None = None,
 ) -> pa.Table:
     """The burden table (``BURDEN``) of the cells of ``regional.counts_as_of``.
+
+    ``reporting`` and ``populations`` are the rows of ``regional_context.reporting_as_of``
+    and ``denominators_as_of`` for the same moment and countries (``burden_inputs``):
+    completeness is then taken from the reports, and populations from the countries'
+    own figures, where they exist.
 
     ``corrected_intervals=False`` leaves the corrected intervals (``cases_corrected_low``
     ... ``incidence_corrected_high``) empty: they are most of the table's cost, and a
@@ -120,31 +174,53 @@ def burden(
     counts = area_counts(cells)
     if not counts:
         return BURDEN.empty_table()
-    lookup = PopulationLookup({c.country for c in counts})
+    lookup = PopulationLookup({c.country for c in counts}, populations)
+    reports = Reports(reporting)
     seen: dict[tuple[str, int], set[str]] = defaultdict(set)
     for c in counts:
         seen[(c.country, c.area_level)].add(c.area)
     rows: list[_Row] = []
-    for (country, disease, _, _), group in _period_groups(counts).items():
-        rows.extend(_group_rows(country, disease, group, seen, lookup, factors))
+    for period, group in _period_groups(counts, reports).items():
+        found = reports.find(period.country, period.disease, period.period_type, period.period)
+        rows.extend(_group_rows(period, group, seen, lookup, factors, found))
     return _finish(rows, level, corrected_intervals)
 
 
+def _coverage(
+    first: _Period,
+    counted: set[str],
+    seen: Mapping[tuple[str, int], set[str]],
+    found: PeriodReports | None,
+) -> tuple[set[str], set[str], int, float | None]:
+    """The areas expected and those that reported, how many are expected, and the
+    completeness: from the reports where the country sent them (an area that sent any
+    report reported, a zero where it sent no cell), else from the areas."""
+    if found is not None:
+        expected = {a for a, r in found.areas.items() if r.expected > 0} | counted
+        reported = counted | {a for a, r in found.areas.items() if r.received > 0}
+        return expected, reported, len(expected), found.received / found.expected
+    expected = expected_areas(
+        first.country,
+        first.area_level,
+        first.period_start,
+        set(seen[(first.country, first.area_level)]),
+    )
+    n = max(len(expected), len(counted))
+    return expected, counted, n, len(counted) / n if n else None
+
+
 def _group_rows(
-    country: str,
-    disease: str,
+    first: _Period,
     group: list[AreaCount],
     seen: Mapping[tuple[str, int], set[str]],
     lookup: PopulationLookup,
     factors: Mapping[tuple[str, str], ExpansionFactor],
+    found: PeriodReports | None,
 ) -> list[_Row]:
-    first = group[0]
+    country, disease = first.country, first.disease
     start: date = first.period_start
-    reported = {c.area for c in group}
-    expected = expected_areas(
-        country, first.area_level, start, set(seen[(country, first.area_level)])
-    )
-    areas_expected = max(len(expected), len(reported))
+    counted = {c.area for c in group}
+    expected, reported, areas_expected, completeness = _coverage(first, counted, seen, found)
     ef = factors.get((country, disease))
     factor, sigma = (ef.factor, ef.sigma) if ef else (1.0, 0.0)
     common = {
@@ -156,7 +232,8 @@ def _group_rows(
         "period_end": first.period_end,
         "areas_reported": len(reported),
         "areas_expected": areas_expected,
-        "completeness": len(reported) / areas_expected if areas_expected else None,
+        "completeness": completeness,
+        "completeness_basis": "areas" if found is None else "reports",
         "expansion_factor": ef.factor if ef else None,
         "expansion_low": ef.low if ef else None,
         "expansion_high": ef.high if ef else None,
@@ -164,15 +241,20 @@ def _group_rows(
     }
     out: list[_Row] = []
     pool_cases = pool_population = 0
+    pool_adjusted = 0.0  # the pool's cases, each area's times its reporting scale
     known_cases = 0
+    known_adjusted = 0.0
     withheld = 0
     for c in group:
         pop = lookup(c.area, start.year)
+        scale = found.scale(c.area) if found is not None else 1.0
         status = "withheld" if c.withheld else "reported"
         if c.cases is not None:
             known_cases += c.cases
+            known_adjusted += c.cases * scale
             if pop is not None:
                 pool_cases += c.cases
+                pool_adjusted += c.cases * scale
                 pool_population += pop.value
         else:
             withheld += 1
@@ -189,22 +271,51 @@ def _group_rows(
                     "population_year": pop.year if pop else None,
                 },
                 float("nan") if c.cases is None else float(c.cases),
-                1.0,
+                scale,
                 factor,
                 sigma,
                 float("nan") if c.cases is None else float(c.cases),
+                scale,
+                float(pop.value) if pop else float("nan"),
+                float(pop.value) if pop else float("nan"),
+            )
+        )
+    for area in sorted(reported - counted):
+        # sent its reports and no count cell: it reported zero cases
+        pop = lookup(area, start.year)
+        if pop is not None:
+            pool_population += pop.value
+        out.append(
+            _Row(
+                {
+                    **common,
+                    "area": area,
+                    "area_level": first.area_level,
+                    "status": "reported",
+                    "cases": 0,
+                    "areas_withheld": 0,
+                    "population": pop.value if pop else None,
+                    "population_year": pop.year if pop else None,
+                },
+                0.0,
+                1.0,
+                factor,
+                sigma,
+                0.0,
                 1.0,
                 float(pop.value) if pop else float("nan"),
                 float(pop.value) if pop else float("nan"),
             )
         )
+    # the pool's rate, corrected for the reports that did not come
+    adjust = pool_adjusted / pool_cases if pool_cases else 1.0
     imputed_cases = 0.0
     missing_population = 0
     for area in sorted(expected - reported):
         pop = lookup(area, start.year)
         if pop is None or pool_population <= 0:
             continue
-        scale = pop.value / pool_population
+        scale = adjust * pop.value / pool_population
         imputed_cases += pool_cases * scale
         missing_population += pop.value
         out.append(
@@ -229,9 +340,10 @@ def _group_rows(
                 float(pop.value),
             )
         )
-    # the country's total: the known count scaled up by the imputed share
+    # the country's total: the known count scaled up by the reports that did not come
+    # and the imputed areas
     total_population = pool_population + missing_population
-    scale = 1.0 + (imputed_cases / known_cases if known_cases else 0.0)
+    scale = (known_adjusted + imputed_cases) / known_cases if known_cases else 1.0
     out.append(
         _Row(
             {
@@ -249,7 +361,7 @@ def _group_rows(
             factor,
             sigma,
             float(pool_cases),
-            total_population / pool_population if pool_population else 1.0,
+            adjust * total_population / pool_population if pool_population else 1.0,
             float(pool_population) if pool_population else float("nan"),
             float(total_population) if pool_population else float("nan"),
         )

@@ -623,14 +623,17 @@ INCIDENCE = pa.schema(
 )
 
 
-def incidence(cells: pa.Table) -> pa.Table:
+def incidence(cells: pa.Table, populations: pa.Table | None = None) -> pa.Table:
     """Reported incidence per 100,000 of each total cell (all sexes, all ages), with the
-    registry's population of the area for the period's year, or the nearest year it has.
+    population of the area for the period's year, or the nearest year held: the figures
+    its country sent (``populations``: rows of ``regional_context.denominators_as_of``)
+    where there are any, else the registry's.
 
     Reported, not corrected: under-reporting and reporting delay are corrected elsewhere.
     A withheld cell, or an area the registry has no population for, has no incidence (its
     ``population`` says which)."""
-    lookup = PopulationLookup(set(cells.column("country").to_pylist()) if cells.num_rows else ())
+    countries = set(cells.column("country").to_pylist()) if cells.num_rows else set()
+    lookup = PopulationLookup(countries, populations)
     rows = []
     for cell in cells.to_pylist():
         if cell["sex"] is not None or cell["age_band"] is not None:

@@ -232,3 +232,23 @@ def denominators_as_of(engine: Engine, at: datetime, filters: Filters | None = N
     where = [t.c.country.in_(list(filters.countries))] if filters.countries else []
     order = ("country", "area", "year")
     return _as_of(engine, t, _DENOMINATORS_KEY, at, DENOMINATORS_AS_OF, where, order)
+
+
+def burden_inputs(engine: Engine, at: datetime, cells: pa.Table) -> dict[str, pa.Table]:
+    """What ``burden`` takes beside ``cells`` (rows of ``counts_as_of`` or
+    ``cells_for_burden``): the reporting of the same countries, diseases and period
+    starts, and the countries' population figures, as the hub knew them at ``at``."""
+    if cells.num_rows == 0:
+        return {}
+    countries = sorted(set(cells.column("country").to_pylist()))
+    starts = cells.column("period_start").to_pylist()
+    filters = Filters(
+        countries=countries,
+        diseases=sorted(set(cells.column("disease").to_pylist())),
+        period_from=min(starts),
+        period_to=max(starts),
+    )
+    return {
+        "reporting": reporting_as_of(engine, at, filters),
+        "populations": denominators_as_of(engine, at, Filters(countries=countries)),
+    }

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from epibridge.hub.burden import burden
 from epibridge.hub.intake import HubContext
 from epibridge.hub.regional import BURDEN_CELLS, COUNTS_AS_OF, Filters, cells_for_burden
+from epibridge.hub.regional_context import burden_inputs
 from epibridge.hub.store import read_only
 from epibridge.hub.tables import regional_counts_table, submissions_table
 from epibridge.model.errors import SourceError
@@ -116,11 +117,15 @@ def week_cells(
     return table.filter(pa.array(keep, pa.bool_()))
 
 
-def burden_of(context: HubContext, table: pa.Table, *, corrected: bool = True) -> pa.Table:
-    """Reported and corrected incidence of ``table``'s cells (``hub/burden.py``); the
-    corrected intervals only when the page shows them (``corrected``)."""
+def burden_of(
+    context: HubContext, table: pa.Table, at: datetime, *, corrected: bool = True
+) -> pa.Table:
+    """Reported and corrected incidence of ``table``'s cells (``hub/burden.py``) with the
+    reporting and populations the hub held at ``at``; the corrected intervals only when
+    the page shows them (``corrected``)."""
     try:
         factors = expansion_factors(context.folder)
     except SourceError as error:
         raise FolderError(str(error)) from None
-    return burden(table, factors, corrected_intervals=corrected)
+    extra = burden_inputs(context.store.engine, at, table)
+    return burden(table, factors, corrected_intervals=corrected, **extra)

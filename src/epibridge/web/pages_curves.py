@@ -57,7 +57,7 @@ def _burden_points(
     held = cells(context, at, [country], disease, first, last)
     if area:
         held = held.filter(pc.equal(held["area"], area))
-    table = burden_of(context, held, corrected=measure == "corrected")
+    table = burden_of(context, held, at, corrected=measure == "corrected")
     points: list[Point] = []
     period_type = None
     for r in sorted(table.to_pylist(), key=lambda r: r["period_start"]):

@@ -38,9 +38,11 @@ def map_of(
     if chosen.disease is None or start is None:
         return None, chosen, facts
     context = web.current()
+    at = web.clock()
     table = burden_of(
         context,
-        week_cells(context, web.clock(), chosen.countries, chosen.disease, start),
+        week_cells(context, at, chosen.countries, chosen.disease, start),
+        at,
         corrected=measure == "corrected",
     )
     with_data = set(table.column("country").to_pylist()) if table.num_rows else set()
