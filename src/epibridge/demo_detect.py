@@ -33,6 +33,7 @@ from epibridge.algorithms.scan import Cluster
 from epibridge.hub.burden import burden
 from epibridge.hub.home import HubHome
 from epibridge.hub.regional import Filters, counts_as_of
+from epibridge.hub.regional_context import burden_inputs
 from epibridge.hub.signals import RegionalScan, regional_scan
 from epibridge.hub.temporal import RegionalDetection, regional_detect
 from epibridge.registry.expansion import expansion_factors
@@ -123,6 +124,7 @@ def detect_all(
     at = now or datetime.now(UTC)
     with hub.open_store() as store:
         cells = counts_as_of(store.engine, at, Filters(diseases=(DISEASE,)))
+        extra = burden_inputs(store.engine, at, cells)
     temporal = regional_detect(cells, DISEASE, method=METHOD, weeks=MONITORED_WEEKS)
     scan = regional_scan(
         cells,
@@ -131,7 +133,7 @@ def detect_all(
         weeks=SCAN_WEEKS,
         max_weeks=SCAN_MAX_WEEKS,
     )
-    table = burden(cells, expansion_factors(hub.folder))
+    table = burden(cells, expansion_factors(hub.folder), **extra)
     findings, other = _findings(scenario, temporal, scan)
     result = DemoDetection(temporal, scan, table, findings, other)
     _show(result, console)
