@@ -76,6 +76,7 @@ def serve_until_stopped(running: DemoHub, console: Console) -> None:
         f"\nServing the dashboard at [bold]{running.url}/[/] - press Ctrl-C to stop.",
         soft_wrap=True,
     )
+
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # a SIGTERM stops the hub like Ctrl-C does
 
