@@ -5,9 +5,13 @@ The whole chain, on embedded defaults (SQLite and files under ``WORKSPACE``):
 1. ingest: every shipped real dataset (Peru, Taiwan, Brazil, Sri Lanka, the Philippines)
    and, for the Mekong countries that publish no weekly data, the synthetic scenario's
    national files (``scenario/``, docs/scenario.md), each with its profile into
-   ``WORKSPACE/<profile>/``, every record accepted or quarantined with its reason; plus
+   ``WORKSPACE/<profile>/``, every record accepted or quarantined with its reason; the
+   Mekong countries also send their weekly reporting (reports expected, received, on
+   time) and Cambodia and Viet Nam their population per province and year, each file
+   ingested on its own into ``WORKSPACE/<its profile>/`` (one folder per dataset); plus
    the registry's population denominators (``WORKSPACE/denominators.parquet``);
-2. protect: each country's node applies its example sharing agreement (``demo_release``);
+2. protect: each country's node applies its example sharing agreement to all its folders
+   (``demo_release``);
 3. seal, outbox, hub: each release is sealed and pushed to a real hub process, which
    integrates and scores it, and every node audits the transparency log (``demo_exchange``);
 4. detect: temporal detectors, the space-time scan and the burden table over the hub's
@@ -38,7 +42,7 @@ from epibridge.ingest import IngestResult, ingest
 from epibridge.model.errors import SourceError
 from epibridge.pipeline.denominators import registry_denominators
 from epibridge.profiles import load_profile
-from epibridge.scenario.formats import FORMATS, write_all
+from epibridge.scenario.formats import CONTEXT, FORMATS, write_all, write_context
 from epibridge.scenario.mekong import generate
 
 SCENARIO_FOLDER = "scenario"
@@ -56,6 +60,9 @@ class DemoInput:
     period: tuple[date, date] | None = None
     #: The synthetic Mekong scenario's country whose file this is (written by the demo).
     scenario: str | None = None
+    #: Files the country sends beside it (reporting, population): (profile, file) each,
+    #: ingested into their own folders and released with it under the same agreement.
+    context: tuple[tuple[str, str], ...] = ()
 
 
 REAL_INPUTS = (
@@ -105,7 +112,16 @@ SCENARIO_NOTES = {
 }
 #: Countries without public weekly data: the synthetic Mekong scenario (docs/scenario.md).
 SCENARIO_INPUTS = tuple(
-    DemoInput(f.profile, "", f.file_name, f"synthetic: {SCENARIO_NOTES[c]}", f.agreement, None, c)
+    DemoInput(
+        f.profile,
+        "",
+        f.file_name,
+        f"synthetic: {SCENARIO_NOTES[c]}",
+        f.agreement,
+        None,
+        c,
+        tuple((x.profile, x.file_name) for x in CONTEXT[c]),
+    )
     for c, f in FORMATS.items()
 )
 INPUTS = REAL_INPUTS + SCENARIO_INPUTS
@@ -129,11 +145,49 @@ def locate(item: DemoInput, workspace: Path) -> Path:
     return path
 
 
+def input_folders(item: DemoInput, workspace: Path) -> list[Path]:
+    """The ingest output folders released together under ``item``'s agreement."""
+    return [workspace / item.profile, *(workspace / profile for profile, _ in item.context)]
+
+
 @dataclass(frozen=True)
 class DemoRun:
+    #: One per item of INPUTS, in order.
     ingested: list[IngestResult]
     detection: DemoDetection
     alerts: AlertStage
+    #: The reporting and population files ingested beside the Mekong counts.
+    context: tuple[IngestResult, ...] = ()
+
+
+def _ingest_context(workspace: Path, today: date, console: Console) -> tuple[IngestResult, ...]:
+    """Ingest each Mekong country's reporting and population files, one folder each."""
+    table = Table(title="reporting and population ingested beside the counts")
+    for col in ("country", "profile", "read", "accepted", "held back", "total"):
+        table.add_column(col, justify="left" if col in ("country", "profile") else "right")
+    results = []
+    for item in INPUTS:
+        for profile_name, file in item.context:
+            profile = load_profile(profile_name)
+            path = workspace / SCENARIO_FOLDER / file
+            result = ingest(profile, [path], workspace / profile_name, today)
+            results.append(result)
+            if profile.dataset == "reporting":
+                received = result.totals.get("reports_received", 0)
+                expected = result.totals.get("reports_expected", 0)
+                total = f"{received:,} of {expected:,} reports"
+            else:
+                total = f"{result.totals.get('population_total', 0):,} person-years"
+            table.add_row(
+                profile.country,
+                profile_name,
+                f"{result.read:,}",
+                f"{result.accepted:,}",
+                f"{result.quarantined:,}",
+                total,
+            )
+    console.print(table)
+    return tuple(results)
 
 
 def run_demo(
@@ -150,6 +204,7 @@ def run_demo(
     console.print(f"[bold]epibridge demo[/] - workspace [cyan]{workspace.resolve()}[/]\n")
     scenario = generate(today)
     write_all(scenario, workspace / SCENARIO_FOLDER)
+    write_context(scenario, workspace / SCENARIO_FOLDER)
     console.print(
         f"synthetic Mekong scenario: {len(scenario.weeks)} weeks to {scenario.weeks[-1]}, "
         f"{len(scenario.outbreaks)} planted outbreaks (docs/scenario.md) -> "
@@ -182,6 +237,7 @@ def run_demo(
         )
     console.print()
     console.print(table)
+    context = _ingest_context(workspace, today, console)
     countries = sorted({load_profile(item.profile).country for item in INPUTS})
     denominators = registry_denominators(countries)
     pq.write_table(denominators, workspace / "denominators.parquet")
@@ -205,7 +261,8 @@ def run_demo(
             f"In each profile's folder under {workspace}:\n"
             "  summary.json      read / accepted / quarantined, by rule\n"
             "  quarantine.csv    each held-back record: file, record, field, value, message\n"
-            "  cases.parquet, counts.parquet   the harmonized tables (docs/data-model.md)\n"
+            "  cases.parquet, counts.parquet, reporting.parquet, denominators.parquet\n"
+            "                    the harmonized tables (docs/data-model.md)\n"
             f"Under {workspace / 'releases'}: what each country's agreement lets leave, with\n"
             "  receipt.json      what was dropped, generalized, suppressed or noised, and why\n"
             f"Under {workspace / 'hub'}: the hub (hub.sqlite, spool/ with each sealed file as\n"
@@ -216,4 +273,4 @@ def run_demo(
         summary(running, workspace, users, console)
         if serve:
             serve_until_stopped(running, console)
-    return DemoRun(results, detection, alerted)
+    return DemoRun(results, detection, alerted, context)

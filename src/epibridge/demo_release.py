@@ -50,14 +50,25 @@ def _protection(receipt: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _context_rows(receipt: dict[str, Any]) -> str:
+    """Rows of reporting and population released beside the counts or cases."""
+    files = receipt["files"]
+    return ", ".join(
+        f"{name} {files[f'{name}.parquet']['rows']:,}"
+        for name in ("reporting", "denominators")
+        if f"{name}.parquet" in files
+    )
+
+
 def protect_all(workspace: Path, today: date, console: Console) -> list[ProtectResult]:
-    """Release every ingested dataset under its country's example agreement."""
-    from epibridge.demo import INPUTS
+    """Release every ingested dataset under its country's example agreement: one release
+    per country, from all its ingest folders (counts or cases, reporting, population)."""
+    from epibridge.demo import INPUTS, input_folders
 
     for folder in ("releases", "nodes"):
         shutil.rmtree(workspace / folder, ignore_errors=True)
     table = Table(title="what each node lets leave (node stage 2: protect, under its agreement)")
-    for col in ("country", "agreement", "rows released", "protection"):
+    for col in ("country", "agreement", "rows released", "also released", "protection"):
         table.add_column(col, justify="right" if col == "rows released" else "left")
     results = []
     for item in INPUTS:
@@ -66,7 +77,7 @@ def protect_all(workspace: Path, today: date, console: Console) -> list[ProtectR
         first, last = item.period if item.period else (None, None)
         result = protect(
             agreement,
-            workspace / item.profile,
+            input_folders(item, workspace),
             workspace / "releases" / country,
             workspace / "nodes" / country,
             today,
@@ -75,8 +86,15 @@ def protect_all(workspace: Path, today: date, console: Console) -> list[ProtectR
             period_to=last,
         )
         results.append(result)
-        rows = sum(f["rows"] for f in result.receipt["files"].values())
-        table.add_row(country, agreement.id, f"{rows:,}", _protection(result.receipt))
+        files = result.receipt["files"]
+        rows = sum(files[f]["rows"] for f in ("counts.parquet", "cases.parquet") if f in files)
+        table.add_row(
+            country,
+            agreement.id,
+            f"{rows:,}",
+            _context_rows(result.receipt),
+            _protection(result.receipt),
+        )
     console.print()
     console.print(table)
     console.print("Policy receipts (what was withheld and why, epsilon spent, file hashes):")

@@ -95,6 +95,10 @@ def test_write_all_writes_one_file_per_country(scenario: Scenario, tmp_path: Pat
         scenario.weeks[-2:],
         scenario.counts.filter(pc.greater_equal(scenario.counts["week_start"], scenario.weeks[-2])),
         scenario.outbreaks,
+        scenario.reporting.filter(
+            pc.greater_equal(scenario.reporting["week_start"], scenario.weeks[-2])
+        ),
+        scenario.population,
     )
     files = write_all(small, tmp_path / "scenario")
     assert sorted(files) == sorted(COUNTRIES)

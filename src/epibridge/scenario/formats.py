@@ -21,11 +21,20 @@ MMR       CSV, English headers, state and region names           mekong-mmr-csv-
 Names and codes come from the geography registry (``name_local`` for Vietnamese and Thai,
 ``name`` for Myanmar's English file, the registry code for DHIS2 and FHIR). Rows are
 written in the scenario's order (country, week, area). Every file says it is synthetic.
+
+Beside its counts each country sends its weekly reporting (reports expected, received,
+on time: :data:`CONTEXT`, :func:`write_context`): Lao PDR as a DHIS2 analytics data value
+set (``IDSR_WEEKLY.EXPECTED_REPORTS`` ..., as ``dhis2-example-reporting`` reads), the others
+as one shared CSV layout (:data:`REPORTING_HEADER`, units by ISO 3166-2 code, ``Disease``
+empty for a form covering every notifiable disease), read by
+``mekong-<iso3>-<format>-reporting``. Cambodia and Viet Nam also send population per
+province and year (:data:`POPULATION_HEADER`, the layout of ``mekong-khm-csv-population``).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,12 +51,20 @@ from epibridge.registry import calendars, geography
 from epibridge.scenario.mekong import COUNTRIES, Scenario
 
 __all__ = [
+    "CONTEXT",
     "FORMATS",
+    "POPULATION_HEADER",
+    "REPORTING_HEADER",
+    "ContextFile",
     "CountryFormat",
     "write_all",
+    "write_context",
     "write_khm_fhir",
     "write_lao_dhis2",
+    "write_lao_dhis2_reporting",
     "write_mmr_csv",
+    "write_population_csv",
+    "write_reporting_csv",
     "write_tha_excel",
     "write_vnm_csv",
 ]
@@ -65,6 +82,28 @@ THA_HEADER: Final = ("ปี พ.ศ.", "สัปดาห์ที่", "จ�
 THA_TITLE: Final = "รายงานผู้ป่วยไข้เลือดออกรายสัปดาห์ รายจังหวัด (ข้อมูลสังเคราะห์ / synthetic)"
 THA_SHEET: Final = "ไข้เลือดออก"
 MMR_HEADER: Final = ("Year", "Epi week", "State/Region", "Cases", "Deaths")
+#: The reporting CSV of every country but Lao PDR: ISO week-year and week, the unit's
+#: ISO 3166-2 code (read) and English name (for people), the disease code or empty.
+REPORTING_HEADER: Final = (
+    "Year",
+    "Week",
+    "Area code",
+    "Area",
+    "Disease",
+    "Reports expected",
+    "Reports received",
+    "Reports on time",
+)
+#: The population CSV (the layout ``mekong-khm-csv-population`` reads).
+POPULATION_HEADER: Final = ("province", "year", "population", "source")
+#: The registry name each population file uses (English for Cambodia, as the NIS tables).
+POPULATION_NAMES: Final = {"KHM": "name", "VNM": "name_local"}
+#: DHIS2's reporting-rate metrics of the IDSR weekly data set, per scenario column.
+DHIS2_REPORTING: Final = {
+    "reports_expected": "IDSR_WEEKLY.EXPECTED_REPORTS",
+    "reports_received": "IDSR_WEEKLY.ACTUAL_REPORTS",
+    "reports_on_time": "IDSR_WEEKLY.ACTUAL_REPORTS_ON_TIME",
+}
 
 
 @dataclass(frozen=True)
@@ -230,6 +269,67 @@ def write_tha_excel(table: pa.Table, path: Path) -> Path:
     return path
 
 
+# ------------------------------------------------------- reporting and population
+
+
+def _country(table: pa.Table, country: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = table.filter(pc.equal(table["country"], country)).to_pylist()
+    return rows
+
+
+def write_lao_dhis2_reporting(table: pa.Table, path: Path) -> Path:
+    """Lao PDR's weekly reporting: a DHIS2 analytics data value set (CODE id scheme) of the
+    IDSR weekly data set's reports expected, received and on time, per province and week.
+
+    ``table`` is the scenario's ``reporting``; the form covers every notifiable disease.
+    """
+    values = []
+    for r in _country(table, "LAO"):
+        year, week = calendars.week_of(r["week_start"], "iso")
+        period = calendars.to_dhis2_period(calendars.week_period(year, week, "iso"))
+        for column, element in DHIS2_REPORTING.items():
+            values.append(
+                {
+                    "dataElement": element,
+                    "period": period,
+                    "orgUnit": r["area"],
+                    "value": str(r[column]),
+                }
+            )
+    document = {"comment": SYNTHETIC, "dataValues": values}
+    path.write_text(json.dumps(document, ensure_ascii=False, indent=1), "utf-8")
+    return path
+
+
+def write_reporting_csv(table: pa.Table, path: Path, country: str) -> Path:
+    """One country's weekly reporting as CSV (:data:`REPORTING_HEADER`), from the scenario's
+    ``reporting``; an empty ``Disease`` is a form covering every notifiable disease."""
+    rows = (
+        [
+            *calendars.week_of(r["week_start"], "iso"),
+            r["area"],
+            geography.unit(r["area"]).name,
+            r["disease"] or "",
+            r["reports_expected"],
+            r["reports_received"],
+            r["reports_on_time"],
+        ]
+        for r in _country(table, country)
+    )
+    return _write_csv(path, REPORTING_HEADER, rows)
+
+
+def write_population_csv(table: pa.Table, path: Path, country: str) -> Path:
+    """One country's population per unit and year (:data:`POPULATION_HEADER`), from the
+    scenario's ``population``: the units valid at mid-year, names as POPULATION_NAMES."""
+    attribute = POPULATION_NAMES[country]
+    rows = (
+        [getattr(geography.unit(r["area"]), attribute), r["year"], r["population"], r["source"]]
+        for r in _country(table, country)
+    )
+    return _write_csv(path, POPULATION_HEADER, rows)
+
+
 # -------------------------------------------------------------------- all of them
 
 Writer = Callable[[pa.Table, Path], Path]
@@ -288,7 +388,77 @@ FORMATS: Final[dict[str, CountryFormat]] = {
 }
 
 
+@dataclass(frozen=True)
+class ContextFile:
+    """A file a country sends beside its counts, and the shipped profile that reads it.
+
+    ``dataset`` is the profile's (``reporting`` or ``denominators``); ``writer`` writes the
+    scenario's table of it (``reporting`` or ``population``).
+    """
+
+    country: str
+    dataset: str
+    file_name: str
+    profile: str
+    writer: Writer
+
+    def table(self, scenario: Scenario) -> pa.Table:
+        """The scenario's table this file is written from."""
+        return scenario.reporting if self.dataset == "reporting" else scenario.population
+
+
+def _reporting_csv(country: str) -> ContextFile:
+    iso3 = country.lower()
+    return ContextFile(
+        country,
+        "reporting",
+        f"{iso3}-reporting-weekly.csv",
+        f"mekong-{iso3}-csv-reporting",
+        functools.partial(write_reporting_csv, country=country),
+    )
+
+
+def _population_csv(country: str) -> ContextFile:
+    iso3 = country.lower()
+    return ContextFile(
+        country,
+        "denominators",
+        f"{iso3}-population.csv",
+        f"mekong-{iso3}-csv-population",
+        functools.partial(write_population_csv, country=country),
+    )
+
+
+#: Per country, the files it sends beside its counts (reporting; population for KHM, VNM).
+CONTEXT: Final[dict[str, tuple[ContextFile, ...]]] = {
+    "KHM": (_reporting_csv("KHM"), _population_csv("KHM")),
+    "LAO": (
+        ContextFile(
+            "LAO",
+            "reporting",
+            "lao-reporting-weekly-dhis2.json",
+            "mekong-lao-dhis2-reporting",
+            write_lao_dhis2_reporting,
+        ),
+    ),
+    "THA": (_reporting_csv("THA"),),
+    "VNM": (_reporting_csv("VNM"), _population_csv("VNM")),
+    "MMR": (_reporting_csv("MMR"),),
+}
+
+
 def write_all(scenario: Scenario, folder: Path) -> dict[str, Path]:
-    """Write every country's file into ``folder`` (created if needed): country -> file."""
+    """Write every country's counts file into ``folder`` (created if needed): country -> file."""
     folder.mkdir(parents=True, exist_ok=True)
     return {c: FORMATS[c].writer(scenario.counts, folder / FORMATS[c].file_name) for c in COUNTRIES}
+
+
+def write_context(scenario: Scenario, folder: Path) -> dict[tuple[str, str], Path]:
+    """Write every country's reporting and population files into ``folder`` (created if
+    needed): (country, dataset) -> file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return {
+        (f.country, f.dataset): f.writer(f.table(scenario), folder / f.file_name)
+        for c in COUNTRIES
+        for f in CONTEXT[c]
+    }

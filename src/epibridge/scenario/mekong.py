@@ -30,6 +30,25 @@ levels.
 
 Planted outbreaks (:data:`PLANS`) add a fixed number of cases, a multiple of the cell's
 expected count (with a floor for small provinces), in the last weeks before ``today``.
+
+Beside the counts, each country reports how completely its reporting sites reported
+(``reporting``, :data:`REPORTING_SCHEMA`, the hub's completeness) and how many people live
+in each unit (``population``, :data:`POPULATION_SCHEMA`, the denominators)::
+
+    sites    = max(1, round(population / PEOPLE_PER_SITE))       one per 100,000 people
+    share    ~ Beta(completeness x C, (1 - completeness) x C)     per province, C = 40
+    received = max(1, Binomial(sites, share))                     per province and week
+    on_time  = Binomial(received, timeliness)
+
+with ``completeness`` and ``timeliness`` per country (:data:`REPORTING`: Thailand high,
+Viet Nam and Cambodia about 0.9, Lao PDR and Myanmar lower). A province always has at
+least one report, so no count row is ever "not reported". The reporting is drawn from its
+own random stream (``default_rng((seed, REPORTING_STREAM))``), after and apart from the
+counts' stream: adding it left the counts of every seed exactly as they were.
+``disease`` is null (a weekly zero-report form covering every notifiable disease) for
+Cambodia and Lao PDR and ``DENGUE`` (a dengue report form) for the others. Population
+per unit and year (the units valid on 1 July, mid-year) is the registry's figure of the
+nearest year it holds, and its ``source`` says which year that was.
 """
 
 from __future__ import annotations
@@ -38,7 +57,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Final
+from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -53,14 +72,20 @@ __all__ = [
     "COUNTS_SCHEMA",
     "DISPERSION",
     "PARAMETERS",
+    "PEOPLE_PER_SITE",
     "PLANS",
+    "POPULATION_SCHEMA",
     "PROVINCE_SD",
     "PROVINCE_YEAR_SD",
+    "REPORTING",
+    "REPORTING_SCHEMA",
+    "REPORTING_STREAM",
     "SEASONALITY",
     "YEAR_SD",
     "CountryParameters",
     "OutbreakPlan",
     "PlantedOutbreak",
+    "ReportingParameters",
     "Scenario",
     "generate",
     "reporting_units",
@@ -108,6 +133,36 @@ PROVINCE_YEAR_SD: Final = 0.15
 DISPERSION: Final = 12.0
 
 _DAYS_PER_YEAR: Final = 365.25
+
+
+@dataclass(frozen=True)
+class ReportingParameters:
+    """How a country's reporting sites report (docs/scenario.md, "Reporting").
+
+    ``completeness``: the mean share of the weekly reports owed that arrive;
+    ``timeliness``: the share of those that arrive on time; ``disease``: what the weekly
+    form covers, ``None`` for every notifiable disease (a zero-report form), else one code.
+    """
+
+    completeness: float
+    timeliness: float
+    disease: str | None
+
+
+REPORTING: Final[dict[str, ReportingParameters]] = {
+    "KHM": ReportingParameters(completeness=0.90, timeliness=0.85, disease=None),
+    "LAO": ReportingParameters(completeness=0.80, timeliness=0.70, disease=None),
+    "THA": ReportingParameters(completeness=0.97, timeliness=0.92, disease="DENGUE"),
+    "VNM": ReportingParameters(completeness=0.92, timeliness=0.85, disease="DENGUE"),
+    "MMR": ReportingParameters(completeness=0.75, timeliness=0.65, disease="DENGUE"),
+}
+#: People per reporting site (health facility or district office sending the weekly form).
+PEOPLE_PER_SITE: Final = 100_000
+#: Beta concentration of the provinces' completeness around their country's.
+COMPLETENESS_CONCENTRATION: Final = 40.0
+#: The reporting's random stream: ``default_rng((seed, REPORTING_STREAM))``, apart from
+#: the counts' ``default_rng(seed)``.
+REPORTING_STREAM: Final = 1
 
 
 @dataclass(frozen=True)
@@ -188,12 +243,40 @@ COUNTS_SCHEMA: Final = pa.schema(
 )
 
 
+REPORTING_SCHEMA: Final = pa.schema(
+    [
+        pa.field("country", pa.string(), nullable=False),
+        pa.field("area", pa.string(), nullable=False),
+        pa.field("week_start", pa.date32(), nullable=False),
+        pa.field("disease", pa.string()),  # null: every notifiable disease
+        pa.field("reports_expected", pa.int64(), nullable=False),
+        pa.field("reports_received", pa.int64(), nullable=False),
+        pa.field("reports_on_time", pa.int64(), nullable=False),
+    ],
+    metadata={"name": "mekong-scenario-reporting", "synthetic": "true"},
+)
+
+POPULATION_SCHEMA: Final = pa.schema(
+    [
+        pa.field("country", pa.string(), nullable=False),
+        pa.field("area", pa.string(), nullable=False),
+        pa.field("year", pa.int64(), nullable=False),
+        pa.field("population", pa.int64(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+    ],
+    metadata={"name": "mekong-scenario-population"},
+)
+
+
 @dataclass(frozen=True, eq=False)
 class Scenario:
-    """The true weekly counts (``counts``, :data:`COUNTS_SCHEMA`) and the planted outbreaks.
+    """The true weekly counts (``counts``, :data:`COUNTS_SCHEMA`), the planted outbreaks,
+    the weekly reporting (``reporting``, :data:`REPORTING_SCHEMA`) and the population per
+    unit and year (``population``, :data:`POPULATION_SCHEMA`).
 
     ``counts`` has one row per country, reporting unit and ISO week (``week_start`` is the
-    Monday); ``cases`` includes the ``planted`` cases.
+    Monday); ``cases`` includes the ``planted`` cases. ``reporting`` has a row for each
+    row of ``counts``, in the same order.
     """
 
     today: date
@@ -201,11 +284,15 @@ class Scenario:
     weeks: tuple[date, ...]
     counts: pa.Table
     outbreaks: tuple[PlantedOutbreak, ...]
+    reporting: pa.Table
+    population: pa.Table
 
-    def country(self, iso3: str) -> pa.Table:
-        """The rows of one country."""
-        mask = pc.equal(self.counts["country"], iso3)
-        return self.counts.filter(mask)
+    def country(
+        self, iso3: str, table: Literal["counts", "reporting", "population"] = "counts"
+    ) -> pa.Table:
+        """The rows of one country (of ``counts``, ``reporting`` or ``population``)."""
+        whole: pa.Table = getattr(self, table)
+        return whole.filter(pc.equal(whole["country"], iso3))
 
 
 # ----------------------------------------------------------------------------- weeks
@@ -257,6 +344,11 @@ class _Expected:
 
 
 def _population(country: str, codes: Sequence[str], year: int) -> FloatArray:
+    return np.array([r.population for r in _nearest(country, codes, year)], dtype=np.float64)
+
+
+def _nearest(country: str, codes: Sequence[str], year: int) -> list[geography.PopulationRow]:
+    """Each unit's registry population figure of the year nearest ``year`` (the later of two)."""
     rows: dict[str, list[geography.PopulationRow]] = {}
     for r in geography.population(country):
         rows.setdefault(r.code, []).append(r)
@@ -266,10 +358,7 @@ def _population(country: str, codes: Sequence[str], year: int) -> FloatArray:
             f"the geography registry has no population for {', '.join(missing)} "
             f"({country}); the scenario cannot size their counts"
         )
-    return np.array(
-        [min(rows[c], key=lambda r: (abs(r.year - year), -r.year)).population for c in codes],
-        dtype=np.float64,
-    )
+    return [min(rows[c], key=lambda r: (abs(r.year - year), -r.year)) for c in codes]
 
 
 def _log_normal(rng: np.random.Generator, sd: float, size: tuple[int, ...]) -> FloatArray:
@@ -303,18 +392,25 @@ def _expected(country: str, weeks: Sequence[date], rng: np.random.Generator) -> 
     weekly = pop * p.incidence / 100_000 * 7 / _DAYS_PER_YEAR
     mu = (weekly * province)[:, None] * province_year * (season * country_year)[None, :]
 
-    regimes: list[tuple[tuple[str, ...], range, FloatArray]] = []
+    regimes = []
+    for codes, span in _regimes(country, weeks):
+        mapping = _mapping(country, base, codes, thursdays[span.start])
+        regimes.append((codes, span, mapping @ mu[:, span.start : span.stop]))
+    return _Expected(country, tuple(regimes))
+
+
+def _regimes(country: str, weeks: Sequence[date]) -> list[tuple[tuple[str, ...], range]]:
+    """Runs of weeks reported in one set of units: (the units, the week indices)."""
+    out: list[tuple[tuple[str, ...], range]] = []
     start = 0
     for t in range(1, len(weeks) + 1):
         if t < len(weeks) and reporting_units(country, weeks[t]) == reporting_units(
             country, weeks[start]
         ):
             continue
-        codes = tuple(reporting_units(country, weeks[start]))
-        mapping = _mapping(country, base, codes, thursdays[start])
-        regimes.append((codes, range(start, t), mapping @ mu[:, start:t]))
+        out.append((tuple(reporting_units(country, weeks[start])), range(start, t)))
         start = t
-    return _Expected(country, tuple(regimes))
+    return out
 
 
 def _mapping(country: str, base: Sequence[str], codes: Sequence[str], on: date) -> FloatArray:
@@ -392,6 +488,58 @@ def _plant(
     return outbreak, extra
 
 
+# ------------------------------------------------------- reporting and population
+
+
+def _sites(country: str, codes: Sequence[str], year: int) -> IntArray:
+    """Reporting sites per unit: one per PEOPLE_PER_SITE people, at least one."""
+    people = _population(country, codes, year)
+    return np.maximum(1, np.rint(people / PEOPLE_PER_SITE)).astype(np.int64)
+
+
+def _reporting(weeks: Sequence[date], rng: np.random.Generator) -> pa.Table:
+    """Reports expected, received and on time, a row per row of the counts (same order)."""
+    middle = (weeks[len(weeks) // 2] + timedelta(days=3)).year
+    columns: dict[str, list[object]] = {f.name: [] for f in REPORTING_SCHEMA}
+    for c in COUNTRIES:
+        p = REPORTING[c]
+        for codes, span in _regimes(c, weeks):
+            sites = _sites(c, codes, middle)
+            a = p.completeness * COMPLETENESS_CONCENTRATION
+            share = rng.beta(a, COMPLETENESS_CONCENTRATION - a, size=len(codes))
+            shape = (len(span), len(codes))  # week-major, as the counts
+            expected = np.broadcast_to(sites, shape)
+            received = np.maximum(1, rng.binomial(expected, np.broadcast_to(share, shape)))
+            on_time = rng.binomial(received, p.timeliness)
+            n = expected.size
+            columns["country"] += [c] * n
+            columns["area"] += list(codes) * len(span)
+            columns["week_start"] += [weeks[t] for t in span for _ in codes]
+            columns["disease"] += [p.disease] * n
+            columns["reports_expected"] += expected.ravel().tolist()
+            columns["reports_received"] += received.ravel().tolist()
+            columns["reports_on_time"] += on_time.ravel().tolist()
+    return pa.table(columns, schema=REPORTING_SCHEMA)
+
+
+def _population_table(weeks: Sequence[date]) -> pa.Table:
+    """Population per unit and year of the scenario's weeks, in the units valid on 1 July
+    (mid-year); the registry's figure of the nearest year, the source saying which."""
+    first, last = (weeks[0] + timedelta(days=3)).year, (weeks[-1] + timedelta(days=3)).year
+    columns: dict[str, list[object]] = {f.name: [] for f in POPULATION_SCHEMA}
+    for c in COUNTRIES:
+        for year in range(first, last + 1):
+            codes = _units_on(c, date(year, 7, 1))
+            for code, row in zip(codes, _nearest(c, codes, year), strict=True):
+                held = "" if row.year == year else f"; the {row.year} figure, nearest year held"
+                columns["country"].append(c)
+                columns["area"].append(code)
+                columns["year"].append(year)
+                columns["population"].append(row.population)
+                columns["source"].append(f"{row.source}{held}")
+    return pa.table(columns, schema=POPULATION_SCHEMA)
+
+
 # ------------------------------------------------------------------------- generate
 
 
@@ -439,4 +587,7 @@ def generate(today: date, seed: int = 2026, years: int = 6) -> Scenario:
         },
         schema=COUNTS_SCHEMA,
     )
-    return Scenario(today, seed, weeks, counts, tuple(outbreaks))
+    reporting = _reporting(weeks, np.random.default_rng((seed, REPORTING_STREAM)))
+    return Scenario(
+        today, seed, weeks, counts, tuple(outbreaks), reporting, _population_table(weeks)
+    )
