@@ -341,15 +341,6 @@ def counts(
         console.print(f"wrote {table.num_rows:,} cells with their lineage to {escape(str(out))}")
 
 
-def _basis(with_reports: int, periods: int) -> str:
-    """What a country's completeness was computed from, over its periods."""
-    if not periods:
-        return ""
-    if with_reports == periods:
-        return "reports"
-    return "areas" if not with_reports else f"reports ({with_reports}/{periods})"
-
-
 @hub_app.command("scorecards")
 def scorecards(
     as_of: AsOfOption = None,
@@ -371,7 +362,7 @@ def scorecards(
     import json
 
     from epibridge.hub.home import HubHome
-    from epibridge.hub.quality import score_json
+    from epibridge.hub.quality import completeness_basis, score_json
     from epibridge.hub.quality import scorecards as run
 
     hub = HubHome(_hub_home(home))
@@ -395,7 +386,7 @@ def scorecards(
             name,
             str(s.periods),
             pct(s.completeness),
-            _basis(s.periods_with_reports, s.periods),
+            completeness_basis(s),
             pct(s.on_time_rate),
             pct(s.reports_on_time_rate),
             "" if s.median_delay_days is None else f"{s.median_delay_days:g}",

@@ -111,6 +111,8 @@ def denominators(
     home: HomeOption = None,
 ) -> None:
     """Population figures the countries sent, as the hub knew them, with lineage."""
+    import pyarrow.compute as pc
+
     from epibridge.cli_hub import _as_of, _console, _hub_home, _write_table
     from epibridge.hub.home import HubHome
     from epibridge.hub.regional import Filters
@@ -122,7 +124,9 @@ def denominators(
     summary = Table(title=f"regional denominators as of {at:%Y-%m-%d %H:%M} UTC")
     for col in ("country", "year", "areas", "population", "sources"):
         summary.add_column(col, justify="right" if col in ("areas", "population") else "left")
-    totals = table.filter(table.column("age_band").is_null() & table.column("sex").is_null())
+    totals = table.filter(
+        pc.and_(pc.is_null(table.column("age_band")), pc.is_null(table.column("sex")))
+    )
     groups = totals.group_by(["country", "year"]).aggregate(
         [("area", "count_distinct"), ("population", "sum"), ("source", "distinct")]
     )

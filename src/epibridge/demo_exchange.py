@@ -38,7 +38,7 @@ from epibridge.agreements import load_agreement
 from epibridge.agreements.signing import save_signatures, sign_agreement, signatures_path
 from epibridge.hub.audit import audit_verify
 from epibridge.hub.home import HubHome
-from epibridge.hub.quality import scorecards
+from epibridge.hub.quality import completeness_basis, scorecards
 from epibridge.hub.serve import free_local_port
 from epibridge.model.errors import EpibridgeError
 from epibridge.node import hub_link
@@ -245,8 +245,9 @@ def exchange_all(
     with hub.open_store() as store:
         cards = scorecards(store.engine, _now(), hub.folder)
     quality = Table(title="data quality at the hub (hub scorecards; docs/quality.md)")
-    for col in ("country", "periods", "complete", "quarantined at node", "suppressed", "jumps"):
-        quality.add_column(col, justify="left" if col == "country" else "right")
+    for col in ("country", "periods", "complete", "from", "quarantined at node", "suppressed",
+                "jumps"):  # fmt: skip
+        quality.add_column(col, justify="left" if col in ("country", "from") else "right")
 
     def pct(value: float | None) -> str:
         return "" if value is None else f"{value:.1%}"
@@ -256,6 +257,7 @@ def exchange_all(
             name,
             str(score.periods),
             pct(score.completeness),
+            completeness_basis(score),
             pct(score.quarantined_share),
             pct(score.suppressed_share),
             str(score.jumps),
@@ -265,11 +267,17 @@ def exchange_all(
         "median",
         "",
         pct(median["completeness"]),
+        "",
         pct(median["quarantined_share"]),
         pct(median["suppressed_share"]),
         "",
     )
     console.print(quality)
+    console.print(
+        "complete: reports received / expected where a country sends its reporting "
+        "(from reports), else areas with data / areas expected (from areas)",
+        soft_wrap=True,
+    )
     last = audited[-1]
     console.print(
         f"transparency log: {last.tree_size} leaves; every node checked that it holds its "

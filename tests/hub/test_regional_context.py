@@ -12,7 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
+from epibridge.cli import app
 from epibridge.hub.audit import audit_verify
 from epibridge.hub.intake import IntakeRefused
 from epibridge.hub.regional import Filters, lineage
@@ -190,3 +192,37 @@ def test_malformed_reporting_is_refused_whole(hub: Hub, tmp_path: Path) -> None:
     assert "reporting.parquet has no column 'reports_expected'" in str(refused.value)
     assert hub.context.store.submissions() == []
     assert reporting_as_of(hub.context.store.engine, NOW + timedelta(hours=1)).num_rows == 0
+
+
+@pytest.mark.parametrize("url", ["sqlite"], indirect=True)
+def test_reporting_and_denominators_on_the_command_line(hub: Hub, tmp_path: Path, url: str) -> None:
+    parts = parts_with(
+        tmp_path / "a",
+        hub,
+        reporting=[reporting_row("KH-12", 3, expected=4), reporting_row("KH-1", 2, disease=None)],
+        denominators=[population_row("KH-12", 2_300_000), population_row("KH-1", 880_000)],
+    )
+    _send_parts(hub, tmp_path, A, 0, parts)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "hub.toml").write_text(f'[hub]\ndatabase = "{url}"\n', encoding="utf-8")
+    at = (NOW + timedelta(hours=1)).isoformat()
+    runner = CliRunner()
+    out = tmp_path / "reporting.csv"
+    done = runner.invoke(
+        app,
+        ["hub", "reporting", "--as-of", at, "--home", str(home), "--out", str(out)],
+        env={"COLUMNS": "200"},
+    )
+    assert done.exit_code == 0, done.output
+    assert "(all diseases)" in done.stdout and "75%" in done.stdout  # KH-12: 3 of 4
+    assert out.read_text(encoding="utf-8").count("\n") == 3  # header and two rows
+    before = runner.invoke(app, ["hub", "reporting", "--as-of", "2020-01-01", "--home", str(home)])
+    assert before.exit_code == 0 and "no reporting held" in before.stdout
+    people = runner.invoke(
+        app, ["hub", "denominators", "--as-of", at, "--home", str(home)], env={"COLUMNS": "200"}
+    )
+    assert people.exit_code == 0, people.output
+    assert "3,180,000" in people.stdout and "NIS Cambodia projection" in people.stdout
+    traced = runner.invoke(app, ["hub", "lineage", A, "--home", str(home)])
+    assert "2 reporting rows, 2 population figures" in traced.stdout

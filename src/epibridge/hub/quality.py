@@ -401,6 +401,17 @@ def _compute(
     return Scorecards(at, table, scores, median)
 
 
+def completeness_basis(score: CountryScore) -> str:
+    """What a country's completeness was computed from over its periods: ``reports``,
+    ``areas``, or ``reports (n/m)`` when only some periods had reports."""
+    with_reports, periods = score.periods_with_reports, score.periods
+    if not periods:
+        return ""
+    if with_reports == periods:
+        return "reports"
+    return "areas" if not with_reports else f"reports ({with_reports}/{periods})"
+
+
 def score_json(score: CountryScore) -> dict[str, Any]:
     """A country's summary as plain JSON (for the API and ``--out``)."""
     return {
