@@ -153,3 +153,23 @@ def test_scan_benchmark_runs_small() -> None:
 
     result = bench_scan.main(["--areas", "60", "--no-docs"])
     assert result["zones"] > 60 and result["permutation"] > 0 and result["poisson"] > 0
+
+
+def test_hub_query_benchmark_times_every_query(tmp_path: Path) -> None:
+    out = _run(
+        "benchmarks.bench_hub_queries",
+        "--areas",
+        "20",
+        "--years",
+        "1",
+        "--diseases",
+        "2",
+        "--repeat",
+        "1",
+        "--no-docs",
+        "--work",
+        str(tmp_path / "hub"),
+    )
+    assert "20 areas x 52 weeks x 2 diseases" in out
+    for query in ("one week of the region", "a country's year of reporting", "scorecards"):
+        assert query in out

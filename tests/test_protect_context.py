@@ -80,7 +80,9 @@ def _folder(tmp: Path, name: str, table: pa.Table, dataset: str) -> Path:
 def _protect(tmp: Path, in_dirs: list[Path], **changes: Any) -> tuple[dict[str, Any], Path]:
     from epibridge.protect import protect
 
-    kw = {k: changes.pop(k) for k in ("period_from", "period_to", "asked") if k in changes}
+    kw: dict[str, Any] = {
+        k: changes.pop(k) for k in ("period_from", "period_to", "asked") if k in changes
+    }
     if "asked" in kw:
         kw["datasets"] = kw.pop("asked")
     agreement = _agreement(**changes)
