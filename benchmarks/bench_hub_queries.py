@@ -386,6 +386,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--database", default=None, help="a PostgreSQL URL (default: SQLite)")
     parser.add_argument("--work", type=Path, default=OUT / "hub-queries")
     parser.add_argument("--reuse", action="store_true", help="time the SQLite hub built last time")
+    parser.add_argument("--build-only", action="store_true", help="build the hub, time nothing")
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
     work: Path = args.work
@@ -415,6 +416,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(
             f"hub: {facts['cells']:,} cells (built in {facts['build_seconds']:.0f} s)", flush=True
         )
+        if args.build_only:
+            return {"facts": facts}
         results = measure(url, today, args.repeat)
     finally:
         _drop(args.database, dropped)
