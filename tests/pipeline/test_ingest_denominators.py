@@ -14,11 +14,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from epibridge.ingest import ingest
 from epibridge.model.errors import ProfileError
 from epibridge.model.schema import DENOMINATORS
-from epibridge.profiles import load_profile, parse_profile
-from tests.conftest import TODAY
+from epibridge.profiles import parse_profile
+from tests.pipeline.ingested import ingest_text, quarantine_rows
 
 PROFILE = """
 [profile]
@@ -64,18 +63,11 @@ EXPECTED = {
 
 @pytest.fixture
 def out(write: Callable[[str, str], Path], tmp_path: Path) -> Path:
-    profile = load_profile(write("p.toml", PROFILE))
-    ingest(profile, [write("in.csv", ROWS)], tmp_path / "out", TODAY)
-    return tmp_path / "out"
-
-
-def _quarantine(out: Path) -> dict[int, dict[str, str]]:
-    with (out / "quarantine.csv").open(encoding="utf-8") as handle:
-        return {int(r["record"]): r for r in csv.DictReader(handle)}
+    return ingest_text(write, PROFILE, ROWS, tmp_path / "out")
 
 
 def test_each_rule_quarantines_with_file_field_and_message(out: Path) -> None:
-    rows = _quarantine(out)
+    rows = quarantine_rows(out)
     assert {k: (r["rule"], r["field"]) for k, r in rows.items()} == EXPECTED
     assert all(r["file"] == "in.csv" and r["message"] for r in rows.values())
     assert "(area|year|age|sex) already appeared in record 2" in rows[3]["message"]

@@ -23,6 +23,7 @@ from epibridge.model.errors import ProfileError, SourceError
 from epibridge.model.schema import REPORTING
 from epibridge.profiles import load_profile, parse_profile
 from tests.conftest import TODAY
+from tests.pipeline.ingested import ingest_text, quarantine_rows
 
 PROFILE = """
 [profile]
@@ -69,18 +70,11 @@ EXPECTED = {
 
 @pytest.fixture
 def out(write: Callable[[str, str], Path], tmp_path: Path) -> Path:
-    profile = load_profile(write("p.toml", PROFILE))
-    ingest(profile, [write("in.csv", ROWS)], tmp_path / "out", TODAY)
-    return tmp_path / "out"
-
-
-def _quarantine(out: Path) -> dict[int, dict[str, str]]:
-    with (out / "quarantine.csv").open(encoding="utf-8") as handle:
-        return {int(r["record"]): r for r in csv.DictReader(handle)}
+    return ingest_text(write, PROFILE, ROWS, tmp_path / "out")
 
 
 def test_each_rule_quarantines_with_file_field_and_message(out: Path) -> None:
-    rows = _quarantine(out)
+    rows = quarantine_rows(out)
     assert {k: (r["rule"], r["field"]) for k, r in rows.items()} == EXPECTED
     assert all(r["file"] == "in.csv" and r["message"] for r in rows.values())
     assert (
@@ -175,7 +169,7 @@ def test_dhis2_reporting_rates_pivot_to_cells(
     data = write("rates.json", json.dumps({"dataValues": values}))
     profile = load_profile(write("p.toml", LONG_PROFILE))
     ingest(profile, [data], tmp_path / "o", TODAY)
-    rows = _quarantine(tmp_path / "o")
+    rows = quarantine_rows(tmp_path / "o")
     assert {k: r["rule"] for k, r in rows.items()} == {
         4: "received_exceeds_expected",
         5: "received_exceeds_expected",

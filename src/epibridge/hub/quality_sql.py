@@ -72,7 +72,7 @@ class PeriodSums:
     first_source_row: int = 0
 
 
-def _date(value: Any) -> date:
+def as_date(value: Any) -> date:
     """A date as the driver gives it (SQLite may give the ISO text of an aggregate)."""
     return date.fromisoformat(value) if isinstance(value, str) else value
 
@@ -232,8 +232,8 @@ def _first_cells(
             cell = firsts[r.period]
             exact[(country, disease, r.period)] = replace(
                 r,
-                period_start=_date(cell.period_start),
-                period_end=_date(cell.period_end),
+                period_start=as_date(cell.period_start),
+                period_end=as_date(cell.period_end),
                 area_level=int(cell.area_level),
                 first_source_row=int(cell.source_row),
             )
@@ -263,8 +263,8 @@ def period_sums(engine: Engine, at: datetime) -> list[PeriodSums]:
                 disease=raw.disease,
                 period=raw.period,
                 first_area=raw.first_area,
-                period_start=_date(raw.start_lo),
-                period_end=_date(raw.end_lo),
+                period_start=as_date(raw.start_lo),
+                period_end=as_date(raw.end_lo),
                 area_level=int(raw.level_lo),
                 areas_reported=int(raw.areas),
                 cells=int(raw.cells),

@@ -509,18 +509,26 @@ LINEAGE_FIELDS = [
     pa.field("received_at", pa.timestamp("us", tz="UTC"), nullable=False),
 ]
 
+#: The position and place of a row of an as-of answer, and its period.
+AS_OF_PLACE = [
+    pa.field("source_row", pa.int32()),
+    pa.field("country", pa.string()),
+    pa.field("area", pa.string()),
+    pa.field("area_level", pa.int8()),
+]
+AS_OF_PERIOD = [
+    pa.field("period", pa.string()),
+    pa.field("period_type", pa.string()),
+    pa.field("calendar", pa.string()),
+    pa.field("period_start", pa.date32()),
+    pa.field("period_end", pa.date32()),
+]
+
 COUNTS_AS_OF = pa.schema(
     [
-        pa.field("source_row", pa.int32()),
-        pa.field("country", pa.string()),
-        pa.field("area", pa.string()),
-        pa.field("area_level", pa.int8()),
+        *AS_OF_PLACE,
         pa.field("disease", pa.string()),
-        pa.field("period", pa.string()),
-        pa.field("period_type", pa.string()),
-        pa.field("calendar", pa.string()),
-        pa.field("period_start", pa.date32()),
-        pa.field("period_end", pa.date32()),
+        *AS_OF_PERIOD,
         pa.field("sex", pa.string()),
         pa.field("age_band", pa.string()),
         pa.field("cases", pa.int64()),

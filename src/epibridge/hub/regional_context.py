@@ -11,13 +11,21 @@ lineage (submission, agreement, received time, position in the released part).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 from sqlalchemy import Engine, Table, case, func, or_, select
 
-from epibridge.hub.regional import LINEAGE_FIELDS, Filters, aware, live_submissions
+from epibridge.hub.quality_sql import as_date
+from epibridge.hub.regional import (
+    AS_OF_PERIOD,
+    AS_OF_PLACE,
+    LINEAGE_FIELDS,
+    Filters,
+    aware,
+    live_submissions,
+)
 from epibridge.hub.store import read_only
 from epibridge.hub.tables import regional_denominators_table, regional_reporting_table, utc
 
@@ -26,16 +34,9 @@ _DENOMINATORS_KEY = ("country", "area", "year", "age_band", "sex")
 
 REPORTING_AS_OF = pa.schema(
     [
-        pa.field("source_row", pa.int32()),
-        pa.field("country", pa.string()),
-        pa.field("area", pa.string()),
-        pa.field("area_level", pa.int8()),
+        *AS_OF_PLACE,
         pa.field("disease", pa.string()),
-        pa.field("period", pa.string()),
-        pa.field("period_type", pa.string()),
-        pa.field("calendar", pa.string()),
-        pa.field("period_start", pa.date32()),
-        pa.field("period_end", pa.date32()),
+        *AS_OF_PERIOD,
         pa.field("reports_expected", pa.int64()),
         pa.field("reports_received", pa.int64()),
         pa.field("reports_on_time", pa.int64()),
@@ -46,10 +47,7 @@ REPORTING_AS_OF = pa.schema(
 
 DENOMINATORS_AS_OF = pa.schema(
     [
-        pa.field("source_row", pa.int32()),
-        pa.field("country", pa.string()),
-        pa.field("area", pa.string()),
-        pa.field("area_level", pa.int8()),
+        *AS_OF_PLACE,
         pa.field("year", pa.int16()),
         pa.field("age_band", pa.string()),
         pa.field("sex", pa.string()),
@@ -109,9 +107,7 @@ def _as_of(
     columns["received_at"] = tuple(utc(aware(v), "received_at") for v in columns["received_at"])
     for f in schema:
         if pa.types.is_date32(f.type):
-            columns[f.name] = tuple(
-                date.fromisoformat(v) if isinstance(v, str) else v for v in columns[f.name]
-            )
+            columns[f.name] = tuple(as_date(v) for v in columns[f.name])
     return pa.table({f.name: pa.array(columns[f.name], f.type) for f in schema}, schema=schema)
 
 
@@ -210,17 +206,12 @@ def reporting_sums(engine: Engine, at: datetime, filters: Filters | None = None)
     values = {}
     for f, c in zip(REPORTING_SUMS, columns, strict=True):
         if pa.types.is_date32(f.type):
-            values[f.name] = pa.array([_date(v) for v in c], f.type)
+            values[f.name] = pa.array([as_date(v) for v in c], f.type)
         elif pa.types.is_integer(f.type):
             values[f.name] = pa.array([int(v) for v in c], f.type)
         else:
             values[f.name] = pa.array(list(c), f.type)
     return pa.table(values, schema=REPORTING_SUMS)
-
-
-def _date(value: Any) -> date:
-    """A date as the driver gives it (SQLite may give the ISO text of an aggregate)."""
-    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def denominators_as_of(engine: Engine, at: datetime, filters: Filters | None = None) -> pa.Table:
