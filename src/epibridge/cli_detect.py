@@ -18,7 +18,15 @@ import numpy as np
 import typer
 from rich.console import Console
 
+from epibridge.detect_kernels import (
+    Kernel,
+    cusum_kernel,
+    ears_kernel,
+    farrington_kernel,
+    glrnb_kernel,
+)
 from epibridge.detection import EARS, Method
+from epibridge.engines import Engine, by_series, spark_session
 from epibridge.model.errors import EpibridgeError
 
 
@@ -137,6 +145,19 @@ def detect(
     c_arl: Annotated[
         float | None, typer.Option("--c-arl", help="GLR: threshold of the statistic (R: 5).")
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine", help="duckdb: on this machine; spark: partitions of series on Spark."
+        ),
+    ] = "duckdb",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            "--spark-master",
+            help="Spark master URL (local[2], spark://host:7077); default: Spark's configuration.",
+        ),
+    ] = None,
 ) -> None:
     """Detect aberrations in every series of a CSV of counts; write expected values, upper
     bounds, alarms (0/1) and p-values per series and time point."""
@@ -149,9 +170,9 @@ def detect(
         if series.time_column == "date"
         else None
     )
-    pvalue = None
+    kernel: Kernel
     if method in EARS:
-        from epibridge.algorithms.ears import ears, first_monitored
+        from epibridge.algorithms.ears import first_monitored
 
         kind = EARS[method]
         first = time_index(series, start, "--from") if start else first_monitored(kind, baseline)
@@ -159,20 +180,8 @@ def detect(
             raise DetectOptionError(
                 f"{input}: {n_time} time points are too few for {method} (it needs {first + 1})"
             )
-        result = ears(
-            series.observed,
-            kind,
-            alpha=alpha,
-            baseline=baseline,
-            min_sigma=min_sigma,
-            c3_variant=c3,
-            start=first,
-        )
-        expected, upper, alarm, defined = (
-            result.expected,
-            result.upperbound,
-            result.alarm,
-            result.defined,
+        kernel = ears_kernel(
+            kind, alpha=alpha, baseline=baseline, min_sigma=min_sigma, c3_variant=c3, start=first
         )
     elif method in ("cusum", "glrnb"):
         first = time_index(series, start, "--from") if start else (freq or 52)
@@ -182,40 +191,26 @@ def detect(
                 f"point {first + 1}; give more data or an earlier --from"
             )
         if method == "cusum":
-            from epibridge.algorithms.cusum import DEFAULT_ALPHA, DEFAULT_H, DEFAULT_K, cusum
+            from epibridge.algorithms.cusum import DEFAULT_ALPHA, DEFAULT_H, DEFAULT_K
 
-            result_c = cusum(
-                series.observed,
-                first,
+            kernel = cusum_kernel(
+                start=first,
                 k=DEFAULT_K if k is None else k,
                 h=DEFAULT_H if h is None else h,
                 trans=trans or "standard",
                 alpha=DEFAULT_ALPHA if alpha is None else alpha,
             )
-            expected, upper, alarm, defined = (
-                result_c.expected,
-                result_c.upperbound,
-                result_c.alarm,
-                result_c.defined,
-            )
         else:
-            from epibridge.algorithms.glrnb import DEFAULT_C_ARL, glrnb
+            from epibridge.algorithms.glrnb import DEFAULT_C_ARL
 
-            result_g = glrnb(
-                series.observed,
-                first,
+            kernel = glrnb_kernel(
+                start=first,
                 c_arl=DEFAULT_C_ARL if c_arl is None else c_arl,
                 alpha=alpha,
                 period=freq or 52,
             )
-            expected, upper, alarm, defined = (
-                result_g.expected,
-                result_g.upperbound,
-                result_g.alarm,
-                result_g.defined,
-            )
     else:
-        from epibridge.algorithms.farrington import farrington_flexible, first_feasible
+        from epibridge.algorithms.farrington import first_feasible
 
         control = _farrington(
             method,
@@ -244,33 +239,27 @@ def detect(
                 "history; give more data, or a smaller --b"
             )
         first = found
-        fitted = farrington_flexible(
-            series.observed,
-            control,
-            dates=np.array(dates, dtype="datetime64[D]") if dates else None,
-            population=series.population,
-            start=first,
+        kernel = farrington_kernel(
+            control, np.array(dates, dtype="datetime64[D]") if dates else None, first
         )
-        expected, upper, alarm, defined = (
-            fitted.expected,
-            fitted.upperbound,
-            fitted.alarm,
-            fitted.defined,
-        )
-        pvalue = fitted.pvalue
+    if engine == "spark":
+        with spark_session(spark_master) as spark:
+            got = by_series(kernel, series.observed, series.population, engine="spark", spark=spark)
+    else:
+        got = by_series(kernel, series.observed, series.population)
     rows = write_result(
         out,
         series,
         first,
-        expected,
-        upper,
-        alarm,
-        defined,
-        pvalue,
+        got.expected,
+        got.upperbound,
+        got.alarm,
+        got.defined,
+        got.pvalue,
         out=sys.stdout if out is None else None,
     )
     if out is not None:
-        alarms = int(alarm[:, first:].sum())
+        alarms = int(got.alarm[:, first:].sum())
         Console(stderr=True, highlight=False).print(
             f"{method}: {len(series.names)} series, {rows:,} monitored points, {alarms:,} "
             f"alarms -> {out}"

@@ -194,8 +194,11 @@ def _glr(x: FloatArray, mu: FloatArray, alpha: FloatArray, valid: BoolArray) -> 
     xi = x[:, None, :]
     mi = mu[:, None, :]
     kappa = _kappa_hat(xi, mi, a, valid)
-    ek = np.exp(kappa)[..., None]
-    terms = kappa[..., None] * xi + (xi + 1.0 / a) * (np.log1p(a * mi) - np.log1p(a * mi * ek))
+    # A very large kappa (counts far above a near-zero in-control mean) overflows exp to
+    # inf: that k's log-likelihood is then -inf and the maximum over k takes another.
+    with np.errstate(over="ignore", invalid="ignore"):
+        ek = np.exp(kappa)[..., None]
+        terms = kappa[..., None] * xi + (xi + 1.0 / a) * (np.log1p(a * mi) - np.log1p(a * mi * ek))
     lnk = np.sum(np.where(valid, terms, 0.0), axis=2)
     return np.asarray(np.max(lnk, axis=1), dtype=np.float64)
 
@@ -204,10 +207,13 @@ def _kappa_hat(x: FloatArray, mu: FloatArray, a: FloatArray, valid: BoolArray) -
     """max(0, MLE of kappa) for every (series, k); bracketed Newton on the concave loglik."""
 
     def score_info(kappa: FloatArray) -> tuple[FloatArray, FloatArray]:
-        em = np.exp(kappa)[..., None] * mu
-        denom = 1.0 + a * em
-        score = np.sum(np.where(valid, (x - em) / denom, 0.0), axis=2)
-        info = np.sum(np.where(valid, em * (a * x + 1.0) / denom**2, 0.0), axis=2)
+        # While bracketing, kappa may double past where exp overflows: the score is then
+        # not positive (NaN or negative), which moves the bracket's upper end down.
+        with np.errstate(over="ignore", invalid="ignore"):
+            em = np.exp(kappa)[..., None] * mu
+            denom = 1.0 + a * em
+            score = np.sum(np.where(valid, (x - em) / denom, 0.0), axis=2)
+            info = np.sum(np.where(valid, em * (a * x + 1.0) / denom**2, 0.0), axis=2)
         return score, info
 
     shape = valid.shape[:2]
@@ -222,7 +228,7 @@ def _kappa_hat(x: FloatArray, mu: FloatArray, a: FloatArray, valid: BoolArray) -
         score, info = score_info(kappa)
         lo = np.where(going & (score > 0.0), kappa, lo)
         hi = np.where(going & (score <= 0.0), kappa, hi)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             step = kappa + score / info
         inside = np.isfinite(step) & (step > lo) & (step < hi)
         fallback = np.where(np.isfinite(hi), 0.5 * (lo + hi), 2.0 * lo + 1.0)

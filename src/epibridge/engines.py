@@ -1,0 +1,121 @@
+"""Where the work runs: this machine (``duckdb``, the default) or Apache Spark (``spark``).
+
+Per-series work — the detectors — is the same code on both: ``by_series`` runs a
+``detect_kernels`` function over the whole (series x time) matrix in this process, or
+splits the series into partitions that Spark's executors run, each through the very
+same function, and stacks their results in the original order. Every series is treated
+on its own, so the result is the same either way (``tests/test_engines.py``).
+
+Spark is found through ``--spark-master`` (``local[2]``, ``spark://host:7077``, ...), else
+the standard Spark configuration (``spark-defaults.conf``, ``SPARK_MASTER``), else
+``local[*]``. PySpark and Java 17 are needed only for ``spark``: ``pip install
+'epibridge[spark]'`` (docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from epibridge.detect_kernels import Kernel, Outputs
+from epibridge.model.errors import EpibridgeError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+Engine = Literal["duckdb", "spark"]
+ENGINES: tuple[Engine, ...] = ("duckdb", "spark")
+#: Series per Spark partition when the number of partitions is not given: large enough
+#: that the per-task overhead (tens of milliseconds) is small beside the work.
+SERIES_PER_PARTITION = 2_000
+
+
+class EngineError(EpibridgeError):
+    """The engine asked for cannot run here; says what to install or set."""
+
+
+def _check_java() -> None:
+    if os.environ.get("JAVA_HOME") or shutil.which("java"):
+        return
+    raise EngineError(
+        "--engine spark needs Java (17 or later) and none was found\n"
+        "  what to do: install it (Debian: apt-get install openjdk-17-jre-headless) or set "
+        "JAVA_HOME"
+    )
+
+
+@contextmanager
+def spark_session(master: str | None = None) -> Iterator[SparkSession]:
+    """A Spark session for epibridge's work (UI off, UTC, executors on this Python)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise EngineError(
+            "--engine spark needs PySpark, which is not installed\n"
+            "  what to do: pip install 'epibridge[spark]' (or uv sync, which installs it for "
+            "development)"
+        ) from None
+    _check_java()
+    # Executors start this interpreter, so they import the same epibridge.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = (
+        SparkSession.builder.appName("epibridge")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.task.maxFailures", "4")
+    )
+    if master:
+        builder = builder.master(master)
+    elif not os.environ.get("SPARK_MASTER") and not os.environ.get("SPARK_CONF_DIR"):
+        builder = builder.master("local[*]")
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        yield spark
+    finally:
+        spark.stop()
+
+
+def _blocks(n: int, partitions: int | None) -> list[np.ndarray]:
+    parts = partitions or max(1, -(-n // SERIES_PER_PARTITION))
+    return [b for b in np.array_split(np.arange(n), min(parts, max(n, 1))) if len(b)]
+
+
+def _run_block(kernel: Kernel, block: tuple[np.ndarray, np.ndarray | None]) -> Outputs:
+    return kernel(*block)
+
+
+def by_series(
+    kernel: Kernel,
+    observed: np.ndarray,
+    population: np.ndarray | None = None,
+    *,
+    engine: Engine = "duckdb",
+    spark: Any = None,
+    partitions: int | None = None,
+) -> Outputs:
+    """``kernel`` over every series (row) of ``observed``: here, or on ``spark`` (a
+    session from ``spark_session``) in ``partitions`` blocks of consecutive series."""
+    if engine == "duckdb":
+        return kernel(observed, population)
+    if spark is None:
+        raise EngineError("--engine spark needs a Spark session (engines.spark_session)")
+    blocks = [
+        (observed[rows], None if population is None else population[rows])
+        for rows in _blocks(observed.shape[0], partitions)
+    ]
+    if not blocks:
+        return kernel(observed, population)
+    from functools import partial
+
+    rdd = spark.sparkContext.parallelize(blocks, len(blocks))
+    parts: list[Outputs] = rdd.map(partial(_run_block, kernel)).collect()
+    return Outputs.stacked(parts)
