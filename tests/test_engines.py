@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from epibridge.algorithms.farrington import FARRINGTON, NOUFAILY
@@ -21,6 +22,9 @@ from epibridge.detect_kernels import (
     glrnb_kernel,
 )
 from epibridge.engines import EngineError, by_series, spark_session
+from epibridge.hub.regional import COUNTS_AS_OF
+from epibridge.hub.temporal import regional_detect
+from tests.hub.test_temporal import _seasonal
 from tests.test_cli import run
 from tests.test_cli_detect import REFERENCE, _long
 
@@ -96,3 +100,11 @@ def test_the_command_line_runs_on_spark(tmp_path: Path) -> None:
 def test_spark_without_a_session_is_a_clear_error() -> None:
     with pytest.raises(EngineError, match="needs a Spark session"):
         by_series(KERNELS["ears-c1"], _hepatitis(), engine="spark")
+
+
+def test_the_hubs_regional_detection_is_identical_on_spark(spark: Any) -> None:
+    cells = pa.Table.from_pylist(_seasonal(), COUNTS_AS_OF)
+    here = regional_detect(cells, "DENGUE", method="noufaily")
+    there = regional_detect(cells, "DENGUE", method="noufaily", engine="spark", spark=spark)
+    assert there.points.equals(here.points) and there.series == here.series
+    assert there.alarms.num_rows > 0  # the planted outbreak is found on both

@@ -18,6 +18,7 @@ import numpy as np
 import typer
 from rich.console import Console
 
+from epibridge.cli_engine import EngineOption, SparkMasterOption, engine_session
 from epibridge.detect_kernels import (
     Kernel,
     cusum_kernel,
@@ -26,7 +27,7 @@ from epibridge.detect_kernels import (
     glrnb_kernel,
 )
 from epibridge.detection import EARS, Method
-from epibridge.engines import Engine, by_series, spark_session
+from epibridge.engines import by_series
 from epibridge.model.errors import EpibridgeError
 
 
@@ -145,19 +146,8 @@ def detect(
     c_arl: Annotated[
         float | None, typer.Option("--c-arl", help="GLR: threshold of the statistic (R: 5).")
     ] = None,
-    engine: Annotated[
-        Engine,
-        typer.Option(
-            "--engine", help="duckdb: on this machine; spark: partitions of series on Spark."
-        ),
-    ] = "duckdb",
-    spark_master: Annotated[
-        str | None,
-        typer.Option(
-            "--spark-master",
-            help="Spark master URL (local[2], spark://host:7077); default: Spark's configuration.",
-        ),
-    ] = None,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Detect aberrations in every series of a CSV of counts; write expected values, upper
     bounds, alarms (0/1) and p-values per series and time point."""
@@ -242,11 +232,8 @@ def detect(
         kernel = farrington_kernel(
             control, np.array(dates, dtype="datetime64[D]") if dates else None, first
         )
-    if engine == "spark":
-        with spark_session(spark_master) as spark:
-            got = by_series(kernel, series.observed, series.population, engine="spark", spark=spark)
-    else:
-        got = by_series(kernel, series.observed, series.population)
+    with engine_session(engine, spark_master) as spark:
+        got = by_series(kernel, series.observed, series.population, engine=engine, spark=spark)
     rows = write_result(
         out,
         series,

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from epibridge.cli_engine import EngineOption, SparkMasterOption
 from epibridge.cli_hub_options import DEFAULT_HUB_HOME, HUB_HOME_ENV, AsOfOption, HubHomeOption
 from epibridge.detection import Method
 
@@ -510,10 +511,12 @@ def detect(
         Path | None,
         typer.Option("--out", "-o", help="Write every monitored point (.csv or .parquet)."),
     ] = None,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
     home: HubHomeOption = None,
 ) -> None:
     """Outbreak detection over time in every country's and area's weekly counts."""
-
+    from epibridge.cli_engine import engine_session
     from epibridge.hub.home import HubHome
     from epibridge.hub.regional import Filters, counts_as_of
     from epibridge.hub.temporal import regional_detect
@@ -524,7 +527,10 @@ def detect(
         cells = counts_as_of(store.engine, at, Filters(diseases=(disease,)))
     errors = Console(stderr=True, highlight=False)
     try:
-        found = regional_detect(cells, disease, method=method, weeks=weeks)
+        with engine_session(engine, spark_master) as spark:
+            found = regional_detect(
+                cells, disease, method=method, weeks=weeks, engine=engine, spark=spark
+            )
     except EpibridgeError as exc:
         errors.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None

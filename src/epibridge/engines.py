@@ -32,8 +32,11 @@ if TYPE_CHECKING:
 Engine = Literal["duckdb", "spark"]
 ENGINES: tuple[Engine, ...] = ("duckdb", "spark")
 #: Series per Spark partition when the number of partitions is not given: large enough
-#: that the per-task overhead (tens of milliseconds) is small beside the work.
+#: that the per-task overhead (tens of milliseconds) is small beside the work; and at
+#: least two partitions per core of the cluster, so that every core has work and a lost
+#: executor's share is small.
 SERIES_PER_PARTITION = 2_000
+PARTITIONS_PER_CORE = 2
 
 
 class EngineError(EpibridgeError):
@@ -84,8 +87,8 @@ def spark_session(master: str | None = None) -> Iterator[SparkSession]:
         spark.stop()
 
 
-def _blocks(n: int, partitions: int | None) -> list[np.ndarray]:
-    parts = partitions or max(1, -(-n // SERIES_PER_PARTITION))
+def _blocks(n: int, partitions: int | None, cores: int) -> list[np.ndarray]:
+    parts = partitions or max(-(-n // SERIES_PER_PARTITION), PARTITIONS_PER_CORE * cores, 1)
     return [b for b in np.array_split(np.arange(n), min(parts, max(n, 1))) if len(b)]
 
 
@@ -103,14 +106,16 @@ def by_series(
     partitions: int | None = None,
 ) -> Outputs:
     """``kernel`` over every series (row) of ``observed``: here, or on ``spark`` (a
-    session from ``spark_session``) in ``partitions`` blocks of consecutive series."""
+    session from ``spark_session``) in ``partitions`` blocks of consecutive series
+    (default: about ``SERIES_PER_PARTITION`` series each, and at least
+    ``PARTITIONS_PER_CORE`` per core of the cluster)."""
     if engine == "duckdb":
         return kernel(observed, population)
     if spark is None:
         raise EngineError("--engine spark needs a Spark session (engines.spark_session)")
     blocks = [
         (observed[rows], None if population is None else population[rows])
-        for rows in _blocks(observed.shape[0], partitions)
+        for rows in _blocks(observed.shape[0], partitions, spark.sparkContext.defaultParallelism)
     ]
     if not blocks:
         return kernel(observed, population)

@@ -52,7 +52,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from epibridge.detect_kernels import (
+    Kernel,
+    cusum_kernel,
+    ears_kernel,
+    farrington_kernel,
+    glrnb_kernel,
+)
 from epibridge.detection import EARS, Method
+from epibridge.engines import Engine, by_series
 from epibridge.hub.area_counts import AreaCount, area_counts, on_current_units
 from epibridge.model.errors import EpibridgeError
 from epibridge.registry.calendars import canonical_system
@@ -115,15 +123,6 @@ class RegionalDetection:
     def alarms(self) -> pa.Table:
         """The monitored points that raised an alarm."""
         return self.points.filter(pc.equal(self.points.column("alarm"), True))
-
-
-@dataclass(frozen=True)
-class _Outputs:
-    expected: NDArray[np.float64]
-    upperbound: NDArray[np.float64]
-    alarm: NDArray[np.bool_]
-    defined: NDArray[np.bool_]
-    pvalue: NDArray[np.float64] | None
 
 
 def _week_label(start: date) -> str:
@@ -230,26 +229,15 @@ class _Detector:
             return f"{c.b} years and {c.w} weeks of counts"
         return f"{self.history_weeks()} weeks of counts"
 
-    def run(self, observed: NDArray[np.float64], start: int, days: NDArray[Any]) -> _Outputs:
+    def kernel(self, start: int, days: NDArray[Any]) -> Kernel:
+        """The method as a function of a block of series (``detect_kernels``)."""
         if self.method in ("farrington", "noufaily"):
-            from epibridge.algorithms.farrington import farrington_flexible
-
-            f = farrington_flexible(observed, self.control, dates=days, start=start)
-            return _Outputs(f.expected, f.upperbound, f.alarm, f.defined, f.pvalue)
+            return farrington_kernel(self.control, days, start)
         if self.method in EARS:
-            from epibridge.algorithms.ears import ears
-
-            e = ears(observed, EARS[self.method], start=start, **self.params)
-            return _Outputs(e.expected, e.upperbound, e.alarm, e.defined, None)
+            return ears_kernel(EARS[self.method], start=start, **self.params)
         if self.method == "cusum":
-            from epibridge.algorithms.cusum import cusum
-
-            c = cusum(observed, start, **self.params)
-            return _Outputs(c.expected, c.upperbound, c.alarm, c.defined, None)
-        from epibridge.algorithms.glrnb import glrnb
-
-        g = glrnb(observed, start, **self.params)
-        return _Outputs(g.expected, g.upperbound, g.alarm, g.defined, None)
+            return cusum_kernel(start=start, **self.params)
+        return glrnb_kernel(start=start, **self.params)
 
 
 def _value(x: float) -> float | None:
@@ -263,11 +251,14 @@ def regional_detect(
     method: str = "noufaily",
     weeks: int = 8,
     params: Mapping[str, Any] | None = None,
+    engine: Engine = "duckdb",
+    spark: Any = None,
 ) -> RegionalDetection:
     """Monitor the last ``weeks`` weeks of every (country, area) series of ``disease`` in
     ``cells`` (``regional.COUNTS_AS_OF``) with ``method``; ``params`` replace entries of
     the method's preset (Farrington: ``FarringtonControl`` fields) or defaults (others:
-    the detector function's keyword arguments)."""
+    the detector function's keyword arguments). ``engine`` ``spark`` runs the detector
+    over partitions of the series on ``spark`` (``engines.spark_session``): same result."""
     detector = _Detector(method, params or {})
     if weeks < 1:
         raise TemporalError(f"weeks must be 1 or more, got {weeks}")
@@ -338,7 +329,7 @@ def regional_detect(
     for i, key in enumerate(run):
         for week, value in counts[key].items():
             observed[i, (week - first_week).days // 7] = value
-    out = detector.run(observed, start, days)
+    out = by_series(detector.kernel(start, days), observed, engine=engine, spark=spark)
     records = []
     for j in range(start, n_time):
         for i, (country, area) in enumerate(run):
