@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +15,7 @@ from epibridge.model.errors import ProfileError
 from epibridge.model.schema import DENOMINATORS
 from epibridge.profiles import parse_profile
 from tests.pipeline.ingested import ingest_text, quarantine_rows
+from tests.test_cli import run
 
 PROFILE = """
 [profile]
@@ -103,21 +101,13 @@ def test_period_must_be_yearly() -> None:
 
 def test_shipped_example_ingests_cleanly_through_the_cli(tmp_path: Path) -> None:
     example = Path(__file__).parents[2] / "src/epibridge/examples/khm_population_2019.csv"
-    out_and_input = ["--out", str(tmp_path / "o"), str(example)]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "epibridge.cli",
-            "ingest",
-            "--profile",
-            "mekong-khm-csv-population",
-            *out_and_input,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "COLUMNS": "200"},
+    result = run(
+        "ingest",
+        "--profile",
+        "mekong-khm-csv-population",
+        "--out",
+        str(tmp_path / "o"),
+        str(example),
     )
     assert result.returncode == 0, result.stderr
     assert "population total 15,552,211" in result.stdout

@@ -6,9 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +21,7 @@ from epibridge.model.schema import REPORTING
 from epibridge.profiles import load_profile, parse_profile
 from tests.conftest import TODAY
 from tests.pipeline.ingested import ingest_text, quarantine_rows
+from tests.test_cli import run
 
 PROFILE = """
 [profile]
@@ -208,21 +206,8 @@ def test_a_measure_of_another_dataset_is_a_profile_error() -> None:
 
 def test_shipped_example_ingests_cleanly_through_the_cli(tmp_path: Path) -> None:
     example = Path(__file__).parents[2] / "src/epibridge/examples/dhis2_reporting_rates.json"
-    out_and_input = ["--out", str(tmp_path / "o"), str(example)]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "epibridge.cli",
-            "ingest",
-            "--profile",
-            "dhis2-example-reporting",
-            *out_and_input,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "COLUMNS": "200"},
+    result = run(
+        "ingest", "--profile", "dhis2-example-reporting", "--out", str(tmp_path / "o"), str(example)
     )
     assert result.returncode == 0, result.stderr
     assert "reports expected 1,380" in result.stdout

@@ -162,10 +162,17 @@ def parse_number(text: ir.StringValue) -> ir.FloatingValue:
     return text.replace(",", ".").try_cast("float64")
 
 
+#: Counts beyond this are not counts (and ``inf`` or ``1e309`` would not fit an integer).
+MAX_COUNT = 2**53
+
+
 def parse_count(text: ir.StringValue) -> ir.IntegerValue:
-    """Whole number (``12`` or ``12.0``), else NULL; negatives are kept for the rule."""
+    """Whole number (``12`` or ``12.0``), else NULL; negatives are kept for the rule.
+    Infinite or absurdly large numbers are NULL too (quarantined as not a number)."""
     number = parse_number(text)
-    whole = ibis.ifelse(number == number.floor(), number, ibis.null())
+    # Out-of-range values become NULL first: FLOOR casts to an integer and would fail.
+    bounded = ibis.ifelse(number.abs() < MAX_COUNT, number, ibis.null())
+    whole = ibis.ifelse(bounded == bounded.floor(), bounded, ibis.null())
     return whole.cast("int64")
 
 
