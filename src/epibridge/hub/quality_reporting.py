@@ -18,6 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from epibridge.hub.reporting_index import own_else_form
+
 #: What a period row's completeness was computed from.
 BASES = ("reports", "areas")
 
@@ -34,8 +36,9 @@ def _matching(
 ) -> dict[str, Any] | None:
     """The reports of the disease, else those covering every disease; None when the
     country sent no reports expected for the period."""
-    found = reports.get((country, disease, period)) or reports.get((country, None, period))
-    return found if found is not None and found["reports_expected"] > 0 else None
+    return own_else_form(
+        reports, country, disease, (period,), lambda r: bool(r["reports_expected"] > 0)
+    )
 
 
 def _set(row: dict[str, Any], found: dict[str, Any] | None) -> None:

@@ -8,10 +8,31 @@ stand for each disease. A period whose reports expect nothing counts as without 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any, TypeVar
 
 import pyarrow as pa
+
+T = TypeVar("T")
+
+
+def own_else_form(
+    index: Mapping[tuple[Any, ...], T],
+    country: str,
+    disease: str,
+    when: tuple[str, ...],
+    usable: Callable[[T], bool],
+) -> T | None:
+    """The reports of ``disease`` in ``index`` (keyed ``(country, disease, *when)``), else
+    those covering every disease (null disease); the first that is ``usable``. The one
+    rule the scorecards and the burden table both follow."""
+    for key in ((country, disease, *when), (country, None, *when)):
+        found = index.get(key)
+        if found is not None and usable(found):
+            return found
+    return None
 
 
 @dataclass(frozen=True)
@@ -61,8 +82,6 @@ class Reports:
     def find(
         self, country: str, disease: str, period_type: str, period: str
     ) -> PeriodReports | None:
-        for key in ((country, disease, period_type, period), (country, None, period_type, period)):
-            found = self.by_period.get(key)
-            if found is not None and found.expected > 0:
-                return found
-        return None
+        return own_else_form(
+            self.by_period, country, disease, (period_type, period), lambda r: r.expected > 0
+        )
