@@ -212,6 +212,11 @@ def test_missing_or_repeated_inputs_are_refused(tmp_path: Path) -> None:
     assert set(receipt["datasets"]) == {"counts"}
     with pytest.raises(Refusal, match=r"no input folder has reporting\.parquet"):
         _protect(tmp_path, [cases], datasets=reporting, asked=reporting)
+    reports = _folder(
+        tmp_path, "reports", _reporting([("KH-12", "DENGUE", 0, 2, 2, 2)]), "reporting"
+    )
+    with pytest.raises(Refusal, match=r"no input folder has cases\.parquet or counts\.parquet"):
+        _protect(tmp_path, [reports], datasets=reporting, asked=("counts",))
     again = _folder(tmp_path, "again", _cases(), "cases")
     with pytest.raises(Refusal, match=r"two input folders hold cases\.parquet"):
         _protect(tmp_path, [cases, again], datasets=("counts",))

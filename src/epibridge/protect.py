@@ -138,9 +138,12 @@ def _datasets(
             d for d in agreement.datasets if d in inputs or (d == "counts" and "cases" in inputs)
         ]
     for ds in wanted:
-        if ds != "counts" and ds not in inputs:
+        # counts are built from the line list when there is one
+        found = ("cases", "counts") if ds == "counts" else (ds,)
+        if not any(name in inputs for name in found):
+            names = " or ".join(f"{name}.parquet" for name in found)
             raise Refusal(
-                f"{ds} was asked for but no input folder has {ds}.parquet",
+                f"{ds} was asked for but no input folder has {names}",
                 f"add --in with the output folder of 'epibridge ingest' for a {ds} profile",
             )
     if not wanted:
