@@ -173,3 +173,18 @@ def test_hub_query_benchmark_times_every_query(tmp_path: Path) -> None:
     assert "20 areas x 52 weeks x 2 diseases" in out
     for query in ("one week of the region", "a country's year of reporting", "scorecards"):
         assert query in out
+
+
+def test_scale_benchmark_runs_small(tmp_path: Path) -> None:
+    from benchmarks import bench_scale
+
+    result = bench_scale.main(
+        ["--rows", "3000", "--series", "20", "--monitor", "10", "--engines", "duckdb",
+         "local[2]", "--out-dir", str(tmp_path), "--no-docs"]
+    )  # fmt: skip
+    ingested, detected = result["ingest"], result["detect"]
+    assert ingested["duckdb"]["rows"] == ingested["local[2]"]["rows"] == 3000
+    assert ingested["duckdb"]["accepted"] == ingested["local[2]"]["accepted"] > 0
+    assert detected["duckdb"]["points"] == 200
+    assert detected["duckdb"]["digest"] == detected["local[2]"]["digest"]
+    assert all(r["peak_tree"] > 0 for r in (*ingested.values(), *detected.values()))

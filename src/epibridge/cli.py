@@ -31,6 +31,7 @@ from epibridge import (
     cli_keys,
     cli_node,
 )
+from epibridge.cli_engine import EngineOption, SparkMasterOption, engine_session
 from epibridge.model.errors import EpibridgeError
 
 app = typer.Typer(
@@ -141,6 +142,8 @@ def ingest(
         bool,
         typer.Option(help="Also aggregate a line list to counts per area, disease and period."),
     ] = True,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Validate and harmonize national data; quarantine what cannot be used."""
     from epibridge.ingest import ingest as run
@@ -148,8 +151,10 @@ def ingest(
 
     day = _day(today)
     prof = load_profile(profile)
-    with progress() as step:
-        result = run(prof, inputs, out, day, progress=step, weekly=weekly)
+    with engine_session(engine, spark_master) as spark, progress() as step:
+        result = run(
+            prof, inputs, out, day, progress=step, weekly=weekly, engine=engine, spark=spark
+        )
     console.print(summary_table(result))
     if result.totals:
         console.print(

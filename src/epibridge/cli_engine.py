@@ -13,7 +13,7 @@ from epibridge.engines import Engine, spark_session
 
 EngineOption = Annotated[
     Engine,
-    typer.Option("--engine", help="duckdb: on this machine; spark: partitions of series on Spark."),
+    typer.Option("--engine", help="duckdb: in this process; spark: on Spark (docs/scaling.md)."),
 ]
 SparkMasterOption = Annotated[
     str | None,

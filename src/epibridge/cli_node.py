@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from epibridge.cli_engine import EngineOption, SparkMasterOption, engine_session
+
 HOME_HELP = (
     "The node's home folder: its state (stops, privacy ledger, transfer register) and secrets."
 )
@@ -172,6 +174,8 @@ def protect(
         str | None, typer.Option(help="Day of the run (YYYY-MM-DD; default: today).")
     ] = None,
     home: HomeOption = None,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Apply an agreement to harmonized data: write the release and its policy receipt."""
     from epibridge.agreements import load_agreement
@@ -180,7 +184,7 @@ def protect(
 
     loaded = load_agreement(agreement)
     day = _date(today, "--today") or date.today()
-    with progress() as step:
+    with engine_session(engine, spark_master) as spark, progress() as step:
         result = run(
             loaded,
             in_dir,
@@ -194,6 +198,8 @@ def protect(
             period_to=_date(period_to, "--to"),
             published_through=_date(published_through, "--published-through"),
             progress=step,
+            engine=engine,
+            spark=spark,
         )
     table = Table(title=f"release {result.release_id} under {loaded.id} v{loaded.version}")
     for col in ("withheld", "why", "count"):

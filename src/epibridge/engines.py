@@ -74,6 +74,8 @@ def spark_session(master: str | None = None) -> Iterator[SparkSession]:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.task.maxFailures", "4")
+        # Progress is ours to show (backend.Backend.progress), not Spark's console bar.
+        .config("spark.ui.showConsoleProgress", "false")
     )
     if master:
         builder = builder.master(master)
@@ -81,10 +83,27 @@ def spark_session(master: str | None = None) -> Iterator[SparkSession]:
         builder = builder.master("local[*]")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    _quiet_codegen(spark)
     try:
         yield spark
     finally:
         spark.stop()
+
+
+def _quiet_codegen(spark: SparkSession) -> None:
+    """Silence the driver's code generator when a query is too large to compile.
+
+    The harmonizing queries (one expression per field and rule) outgrow the 64 KB a
+    generated Java method may hold; Spark then runs them interpreted, with the same
+    result, but first logs the whole generated class as an ERROR to the console.
+    """
+    jvm = spark.sparkContext._jvm
+    if jvm is None:  # a Spark Connect session: nothing printed here
+        return
+    log4j = jvm.org.apache.logging.log4j
+    log4j.core.config.Configurator.setLevel(
+        "org.apache.spark.sql.catalyst.expressions.codegen.CodeGenerator", log4j.Level.OFF
+    )
 
 
 def _blocks(n: int, partitions: int | None, cores: int) -> list[np.ndarray]:

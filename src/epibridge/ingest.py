@@ -28,6 +28,8 @@ from rapidfuzz import process
 from epibridge import __version__
 from epibridge.adapters.base import RECORD, RawTable
 from epibridge.adapters.registry import ADAPTERS
+from epibridge.backend import Backend, open_backend
+from epibridge.engines import Engine
 from epibridge.model.errors import EpibridgeError
 from epibridge.model.profile import Profile
 from epibridge.model.schema import QUARANTINE, SCHEMAS
@@ -116,24 +118,11 @@ class IngestResult:
         }
 
 
-def connect(workdir: Path, memory_limit: str = "2GB") -> Any:
-    """An in-process DuckDB that spills to ``workdir`` instead of outgrowing the machine."""
-    con = ibis.duckdb.connect()
-    con.raw_sql(f"SET memory_limit = '{memory_limit}'")
-    con.raw_sql(f"SET temp_directory = '{workdir.as_posix()}'")
-    con.raw_sql("SET preserve_insertion_order = true")
-    # Progress is ours to show (see Watch): DuckDB tracks it, but must not print its own
-    # bar into our output.
-    con.raw_sql("SET enable_progress_bar = true")
-    con.raw_sql("SET enable_progress_bar_print = false")
-    return con
-
-
 class Watch:
-    """Report the running query's progress (DuckDB ``query_progress``) from a thread."""
+    """Report the running query's progress (``Backend.progress``) from a thread."""
 
-    def __init__(self, con: Any, report: Progress | None) -> None:
-        self.con = con
+    def __init__(self, backend: Backend, report: Progress | None) -> None:
+        self.backend = backend
         self.report = report
         self.label = ""
         self._stop = threading.Event()
@@ -159,13 +148,13 @@ class Watch:
         assert self.report is not None
         while not self._stop.wait(0.25):
             try:
-                done = float(self.con.con.query_progress())
+                done = self.backend.progress()
             except Exception:
                 continue
             # Some statements (COPY) report no progress: keep the bar moving instead of
             # showing a stuck 0%.
-            if done > 0:
-                self.report(self.label, min(done, 100.0) / 100.0)
+            if done is not None and done > 0:
+                self.report(self.label, min(done, 1.0))
 
 
 def source_columns(profile: Profile) -> list[str]:
@@ -292,15 +281,17 @@ def _check_names(inputs: Sequence[Path]) -> None:
         )
 
 
-def _load(con: Any, watch: Watch, profile: Profile, inputs: Sequence[Path]) -> list[_Input]:
+def _load(backend: Backend, watch: Watch, profile: Profile, inputs: Sequence[Path]) -> list[_Input]:
     """Read every input and resolve its look-ups; repeated case ids across all inputs."""
     reader = ADAPTERS[profile.format]
     expected = source_columns(profile)
     loaded: list[_Input] = []
     for path in inputs:
         watch.step(f"reading {path.name}")
-        raw = reader(path, profile.read, con, expected)
-        table = prepare(raw.table, profile, raw.trimmed)
+        raw = reader(path, profile.read, backend.duck, expected)
+        # Reading (the adapter, then reshaping and trimming) is DuckDB's on both engines;
+        # on Spark the prepared table is staged for the executors (backend.py).
+        table = backend.adopt(prepare(raw.table, profile, raw.trimmed))
         watch.step(f"resolving places and periods in {path.name}")
         summary = FileSummary(file=path.name)
         summary.read = int(table.count().to_pyarrow().as_py()) + len(raw.unreadable)
@@ -323,70 +314,72 @@ def ingest(
     today: date,
     progress: Progress | None = None,
     weekly: bool = True,
+    engine: Engine = "duckdb",
+    spark: Any = None,
 ) -> IngestResult:
     """Read, validate, harmonize (and for line lists aggregate) ``inputs`` into ``out``.
 
     ``progress(step, fraction)`` is called with each step's name and, while a long query
-    runs, the fraction of it done (None when unknown).
+    runs, the fraction of it done (None when unknown). ``engine="spark"`` runs the same
+    expressions on ``spark`` (a session from ``engines.spark_session``).
     """
     _check_names(inputs)
     out.mkdir(parents=True, exist_ok=True)
     accepted_parts: list[ir.Table] = []
     quarantine_parts: list[pa.Table] = []
-    with tempfile.TemporaryDirectory(prefix="epibridge-", dir=out) as work:
-        con = connect(Path(work))
-        with Watch(con, progress) as watch:
-            loaded = _load(con, watch, profile, inputs)
+    with (
+        tempfile.TemporaryDirectory(prefix="epibridge-", dir=out) as work,
+        open_backend(engine, Path(work), spark) as backend,
+        Watch(backend, progress) as watch,
+    ):
+        loaded = _load(backend, watch, profile, inputs)
+        for item in loaded:
+            name = item.summary.file
+            item.harmonized = harmonize(item.table, profile, item.found, today, name)
+            accepted = item.harmonized.accepted()
+            if profile.measures is not None:
+                # Cells are checked after the pivot, so the quarantine comes first here.
+                watch.step(f"finding quarantined records in {name}")
+                cells, q_cells = pivot_measures(accepted, profile.dataset)
+                q_parts = [
+                    _unreadable_rows(item.raw),
+                    item.harmonized.quarantine().to_pyarrow().cast(QUARANTINE),
+                    q_cells.to_pyarrow().cast(QUARANTINE),
+                ]
+                quarantine_parts.append(_finish_quarantine(q_parts, item.harmonized, item.summary))
+                accepted = cells
+            accepted_parts.append(accepted)
+        watch.step("validating, harmonizing and writing")
+        outputs = _write(backend, profile, accepted_parts, out, weekly)
+        if profile.measures is None:
+            written = _written_records(backend, profile, out) if _has_lineage(profile) else None
             for item in loaded:
-                name = item.summary.file
-                item.harmonized = harmonize(item.table, profile, item.found, today, name)
-                accepted = item.harmonized.accepted()
-                if profile.measures is not None:
-                    # Cells are checked after the pivot, so the quarantine comes first here.
-                    watch.step(f"finding quarantined records in {name}")
-                    cells, q_cells = pivot_measures(accepted, profile.dataset)
-                    q_parts = [
-                        _unreadable_rows(item.raw),
-                        item.harmonized.quarantine().to_pyarrow().cast(QUARANTINE),
-                        q_cells.to_pyarrow().cast(QUARANTINE),
-                    ]
-                    quarantine_parts.append(
-                        _finish_quarantine(q_parts, item.harmonized, item.summary)
-                    )
-                    accepted = cells
-                accepted_parts.append(accepted)
-            watch.step("validating, harmonizing and writing")
-            outputs = _write(con, profile, accepted_parts, out, weekly)
-            if profile.measures is None:
-                written = _written_records(con, profile, out) if _has_lineage(profile) else None
-                for item in loaded:
-                    assert item.harmonized is not None
-                    watch.step(f"finding quarantined records in {item.summary.file}")
-                    # The records not written are the quarantined ones: only they are
-                    # harmonized again, to say why (instead of checking every record twice).
-                    quarantine = _quarantine_of(
-                        item.table,
-                        written,
-                        profile,
-                        item.found,
-                        today,
-                        item.summary.file,
-                        item.harmonized,
-                    )
-                    q_parts = [
-                        _unreadable_rows(item.raw),
-                        quarantine.to_pyarrow().cast(QUARANTINE),
-                    ]
-                    quarantine_parts.append(
-                        _finish_quarantine(q_parts, item.harmonized, item.summary)
-                    )
-            outputs["quarantine"] = _write_quarantine(quarantine_parts, out)
-            watch.step("checking the accounting")
-            accepted_by_file = (
-                _accepted_by_file(con, profile, out)
-                if _has_lineage(profile)
-                else _accepted_without_lineage(con, profile, out, loaded)
-            )
+                assert item.harmonized is not None
+                watch.step(f"finding quarantined records in {item.summary.file}")
+                # The records not written are the quarantined ones: only they are
+                # harmonized again, to say why (instead of checking every record twice).
+                quarantine = _quarantine_of(
+                    backend,
+                    item.table,
+                    written,
+                    profile,
+                    item.found,
+                    today,
+                    item.summary.file,
+                    item.harmonized,
+                )
+                q_parts = [
+                    _unreadable_rows(item.raw),
+                    quarantine.to_pyarrow().cast(QUARANTINE),
+                ]
+                quarantine_parts.append(_finish_quarantine(q_parts, item.harmonized, item.summary))
+        outputs["quarantine"] = _write_quarantine(quarantine_parts, out)
+        watch.step("checking the accounting")
+        accepted_by_file = (
+            _accepted_by_file(backend, profile, out)
+            if _has_lineage(profile)
+            else _accepted_without_lineage(backend, profile, out, loaded)
+        )
         summaries = [item.summary for item in loaded]
         for summary in summaries:
             summary.accepted = (
@@ -398,7 +391,7 @@ def ingest(
         result = IngestResult(
             profile=profile.name, dataset=profile.dataset, files=summaries, outputs=outputs
         )
-        result.totals = _totals(con, out)
+        result.totals = _totals(backend, out)
     (out / "summary.json").write_text(
         json.dumps(result.to_json(), indent=2, default=str), encoding="utf-8"
     )
@@ -423,7 +416,7 @@ def _has_lineage(profile: Profile) -> bool:
 
 
 def _accepted_without_lineage(
-    con: Any, profile: Profile, out: Path, loaded: Sequence[_Input]
+    backend: Backend, profile: Profile, out: Path, loaded: Sequence[_Input]
 ) -> dict[str, int]:
     """Accepted records per input for a dataset without lineage: each input's accepted
     rows are counted, and together they must be exactly the rows written."""
@@ -431,7 +424,9 @@ def _accepted_without_lineage(
     for item in loaded:
         assert item.harmonized is not None
         counts[item.summary.file] = int(item.harmonized.accepted().count().to_pyarrow().as_py())
-    written = int(con.read_parquet(out / f"{profile.dataset}.parquet").count().to_pyarrow().as_py())
+    written = int(
+        backend.read_parquet(out / f"{profile.dataset}.parquet").count().to_pyarrow().as_py()
+    )
     if written != sum(counts.values()):
         raise AccountingError(
             f"{profile.dataset}.parquet holds {written} rows but the inputs accepted "
@@ -441,12 +436,13 @@ def _accepted_without_lineage(
     return counts
 
 
-def _written_records(con: Any, profile: Profile, out: Path) -> ir.Table:
-    written = con.read_parquet(out / f"{profile.dataset}.parquet")
+def _written_records(backend: Backend, profile: Profile, out: Path) -> ir.Table:
+    written = backend.read_parquet(out / f"{profile.dataset}.parquet")
     return written.select("source_file", "source_record")
 
 
 def _quarantine_of(
+    backend: Backend,
     table: ir.Table,
     written: ir.Table | None,
     profile: Profile,
@@ -463,9 +459,9 @@ def _quarantine_of(
     # The few records not written are fetched first and harmonized on their own: left
     # inside one expression, the engine may reorder the joins and harmonize every record
     # before dropping the written ones.
-    ids = ibis.memtable(pa.table({"_missing": missing}))
+    ids = backend.from_arrow(pa.table({"_missing": missing}))
     bad = table.semi_join(ids, table[RECORD] == ids["_missing"]).to_pyarrow()
-    return harmonize(ibis.memtable(bad), profile, found, today, name).quarantine()
+    return harmonize(backend.from_arrow(bad), profile, found, today, name).quarantine()
 
 
 def _missing(records: pa.ChunkedArray, written: pa.ChunkedArray) -> pa.Array:
@@ -482,13 +478,13 @@ def _missing(records: pa.ChunkedArray, written: pa.ChunkedArray) -> pa.Array:
     return pa.array(have[~seen[have]], pa.int64())
 
 
-def _accepted_by_file(con: Any, profile: Profile, out: Path) -> dict[str, int]:
+def _accepted_by_file(backend: Backend, profile: Profile, out: Path) -> dict[str, int]:
     """Accepted records per input, counted in what was written (not what was meant).
 
     For long formats (measures) a written cell sums several records, so there the
     accepted count is what remains after the quarantine (see ``ingest``).
     """
-    written = con.read_parquet(out / f"{profile.dataset}.parquet")
+    written = backend.read_parquet(out / f"{profile.dataset}.parquet")
     counted = written.group_by("source_file").aggregate(n=written.count()).to_pyarrow()
     return dict(
         zip(counted.column("source_file").to_pylist(), counted.column("n").to_pylist(), strict=True)
@@ -505,15 +501,12 @@ def _account(summary: FileSummary, profile: Profile) -> None:
 
 
 def _write(
-    con: Any, profile: Profile, accepted: list[ir.Table], out: Path, weekly: bool
+    backend: Backend, profile: Profile, accepted: list[ir.Table], out: Path, weekly: bool
 ) -> dict[str, str]:
     # Rows are written in any order (each keeps its source_record): keeping file order
     # would make the Parquet writer a third slower. Reading (the adapter) keeps order.
-    con.raw_sql("SET preserve_insertion_order = false")
-    try:
-        return _write_tables(con, profile, accepted, out, weekly)
-    finally:
-        con.raw_sql("SET preserve_insertion_order = true")
+    with backend.unordered():
+        return _write_tables(backend, profile, accepted, out, weekly)
 
 
 def _literal_text(value: ops.Value) -> str | None:
@@ -540,7 +533,7 @@ def _constant_columns(parts: Sequence[ir.Table]) -> dict[str, list[str]]:
     return {n: list(dict.fromkeys(v)) for n, v in found.items()}
 
 
-def _as_enums(con: Any, table: ir.Table, values: dict[str, list[str]]) -> ir.Table:
+def _as_enums(backend: Backend, table: ir.Table, values: dict[str, list[str]]) -> ir.Table:
     """Constant text columns cast to a DuckDB ENUM of their values, for the Parquet writer.
 
     Parquet stores an ENUM exactly as text (logical type String, dictionary-encoded), so
@@ -548,13 +541,15 @@ def _as_enums(con: Any, table: ir.Table, values: dict[str, list[str]]) -> ir.Tab
     is instead of hashing the value of every row (about 0.3 s per column on ten million
     rows, for columns such as ``country`` and ``source_file`` that never change).
     """
+    if not backend.is_duckdb:
+        return table
     out: dict[str, ir.Value] = {}
     for name, texts in values.items():
         if name not in table.columns or not table[name].type().is_string():
             continue
         macro = f"epibridge_enum_{len(out)}"
         labels = ", ".join("'" + t.replace("'", "''") + "'" for t in texts)
-        con.raw_sql(f"CREATE OR REPLACE TEMP MACRO {macro}(x) AS CAST(x AS ENUM({labels}))")
+        backend.con.raw_sql(f"CREATE OR REPLACE TEMP MACRO {macro}(x) AS CAST(x AS ENUM({labels}))")
 
         def as_text(x: str) -> str:  # the macro's signature, for Ibis
             return x
@@ -564,23 +559,23 @@ def _as_enums(con: Any, table: ir.Table, values: dict[str, list[str]]) -> ir.Tab
 
 
 def _write_tables(
-    con: Any, profile: Profile, accepted: list[ir.Table], out: Path, weekly: bool
+    backend: Backend, profile: Profile, accepted: list[ir.Table], out: Path, weekly: bool
 ) -> dict[str, str]:
     outputs: dict[str, str] = {}
     union = accepted[0] if len(accepted) == 1 else ibis.union(*accepted, distinct=False)
-    union = _as_enums(con, union, _constant_columns(accepted))
+    union = _as_enums(backend, union, _constant_columns(accepted))
     if profile.dataset == "cases":
         cases_path = out / "cases.parquet"
-        con.to_parquet(union.drop(*[c for c in union.columns if c.startswith("_")]), cases_path)
+        backend.to_parquet(union.drop(*[c for c in union.columns if c.startswith("_")]), cases_path)
         outputs["cases"] = str(cases_path)
         if weekly:
             counts_path = out / "counts.parquet"
-            con.to_parquet(cases_to_counts(con.read_parquet(cases_path)), counts_path)
+            backend.to_parquet(cases_to_counts(backend.read_parquet(cases_path)), counts_path)
             outputs["counts"] = str(counts_path)
     else:
         # counts, reporting and denominators: the harmonized rows (or cells) as they are.
         path = out / f"{profile.dataset}.parquet"
-        con.to_parquet(union.drop(*[c for c in union.columns if c.startswith("_")]), path)
+        backend.to_parquet(union.drop(*[c for c in union.columns if c.startswith("_")]), path)
         outputs[profile.dataset] = str(path)
     return outputs
 
@@ -592,23 +587,23 @@ def _write_quarantine(quarantine: list[pa.Table], out: Path) -> str:
     return str(q_path)
 
 
-def _totals(con: Any, out: Path) -> dict[str, int]:
+def _totals(backend: Backend, out: Path) -> dict[str, int]:
     totals: dict[str, int] = {}
     if (out / "cases.parquet").exists():
-        t = con.read_parquet(out / "cases.parquet")
+        t = backend.read_parquet(out / "cases.parquet")
         totals["cases_rows"] = int(t.count().to_pyarrow().as_py())
         totals["cases_total"] = int(t["case_count"].sum().fill_null(0).to_pyarrow().as_py())
     if (out / "counts.parquet").exists():
-        t = con.read_parquet(out / "counts.parquet")
+        t = backend.read_parquet(out / "counts.parquet")
         totals["counts_cells"] = int(t.count().to_pyarrow().as_py())
         totals["counts_cases"] = int(total_cases(t).to_pyarrow().as_py())
     if (out / "reporting.parquet").exists():
-        t = con.read_parquet(out / "reporting.parquet")
+        t = backend.read_parquet(out / "reporting.parquet")
         totals["reporting_rows"] = int(t.count().to_pyarrow().as_py())
         for name in ("reports_expected", "reports_received", "reports_on_time"):
             totals[name] = int(t[name].sum().fill_null(0).to_pyarrow().as_py())
     if (out / "denominators.parquet").exists():
-        t = con.read_parquet(out / "denominators.parquet")
+        t = backend.read_parquet(out / "denominators.parquet")
         totals["denominators_rows"] = int(t.count().to_pyarrow().as_py())
         totals["population_total"] = int(total_population(t).to_pyarrow().as_py())
     return totals

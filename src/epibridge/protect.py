@@ -20,13 +20,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from epibridge import __version__
+from epibridge.backend import Backend, open_backend
+from epibridge.engines import Engine
 from epibridge.files import sha256_file
 from epibridge.model.agreement import Agreement, Refusal, Withheld
 from epibridge.model.errors import SourceError
@@ -83,17 +84,19 @@ _NEEDED = {
 INPUTS = tuple(_NEEDED)
 
 
-def _read(con: Any, path: Path, dataset: str = "counts") -> ir.Table:
+def _read(backend: Backend, path: Path, dataset: str = "counts") -> ir.Table:
     """A harmonized table written by ``epibridge ingest``, or one clear error naming it."""
     try:
-        table = con.read_parquet(path)
-    except duckdb.Error as exc:
+        # Checked here (the footer, not the rows) so that every engine refuses alike.
+        pq.read_schema(path)
+    except (OSError, pa.ArrowException) as exc:
         raise SourceError(
             path,
             f"not a readable Parquet file ({str(exc).splitlines()[0]})",
             "point --in at the output folder of 'epibridge ingest', and run ingest again if "
             "the file was damaged",
         ) from None
+    table = backend.read_parquet(path)
     missing = sorted(_NEEDED[dataset] - set(table.columns))
     if missing:
         raise SourceError(
@@ -187,9 +190,12 @@ def protect(
     period_to: date | None = None,
     published_through: date | None = None,
     progress: Progress | None = None,
+    engine: Engine = "duckdb",
+    spark: Any = None,
 ) -> ProtectResult:
     """Apply ``agreement`` to the harmonized tables in ``in_dir`` (one folder, or several:
-    each dataset in one of them); write the release to ``out``."""
+    each dataset in one of them); write the release to ``out``. ``engine="spark"`` runs
+    the selection and aggregation on ``spark`` (a session from ``engines.spark_session``)."""
     report = progress or (lambda step, done: None)
     if (out / "receipt.json").exists():
         raise Refusal(
@@ -198,7 +204,11 @@ def protect(
         )
     in_dirs = [in_dir] if isinstance(in_dir, Path) else list(in_dir)
     inputs = _inputs(in_dirs)
-    with NodeState(state_path(home)) as state:
+    with (
+        NodeState(state_path(home)) as state,
+        tempfile.TemporaryDirectory(prefix="epibridge-protect-") as work,
+        open_backend(engine, Path(work), spark) as con,
+    ):
         stop = AgreementStops(state).stopped(agreement.id, agreement.version)
         policy.check_in_force(agreement, today, stop.reason if stop else None)
         wanted = _datasets(agreement, inputs, datasets)
@@ -207,7 +217,6 @@ def protect(
         if agreement.privacy is not None and "counts" in wanted:
             policy.check_private_window(agreement, period_from, period_to)
         release_id = str(uuid.uuid4())
-        con = ibis.duckdb.connect()
         receipt = _receipt_head(agreement, release_id, now)
         parts = _Parts()
         source = "cases" if "cases" in inputs else "counts"
@@ -249,7 +258,7 @@ def protect(
 
 def _context(
     parts: _Parts,
-    con: Any,
+    con: Backend,
     inputs: dict[str, Path],
     wanted: list[str],
     agreement: Agreement,
@@ -370,7 +379,7 @@ class _Parts:
 
     def select(
         self,
-        con: Any,
+        con: Backend,
         path: Path,
         agreement: Agreement,
         period_from: date | None,
@@ -392,7 +401,7 @@ class _Parts:
 
     def reporting(
         self,
-        con: Any,
+        con: Backend,
         path: Path,
         agreement: Agreement,
         window: tuple[date | None, date | None],
@@ -433,7 +442,7 @@ class _Parts:
         }
         self.withheld += withheld
 
-    def denominators(self, con: Any, path: Path, agreement: Agreement) -> None:
+    def denominators(self, con: Backend, path: Path, agreement: Agreement) -> None:
         """Population per area and year at the agreement's area level (no period window:
         a population is not a period's data and no embargo applies)."""
         t = _read(con, path, "denominators")

@@ -106,14 +106,10 @@ def check_date_format(fmt: str) -> None:
 
 
 def _one_format(text: ir.StringValue, fmt: str) -> ir.DateValue:
+    # Each part is extracted on its own: a single rewrite to Y-M-D (``re_replace``) would
+    # be cheaper, but engines spell a group in the replacement differently (``\1`` in
+    # DuckDB, ``$1`` in Spark) and Ibis passes it through as written.
     pattern, parts = _format_regex(fmt)
-    if sorted(parts) == ["day", "month", "year"]:
-        # Numeric day, month and year: one regex rewrite to Y-M-D, then the date cast,
-        # which rejects impossible dates. Text that does not match stays unchanged and
-        # is rejected by the match test.
-        order = {part: i + 1 for i, part in enumerate(parts)}
-        iso = text.re_replace(pattern, f"\\{order['year']}-\\{order['month']}-\\{order['day']}")
-        return ibis.ifelse(text.re_search(pattern), iso.try_cast("date"), ibis.null()).cast("date")
     groups = {part: text.re_extract(pattern, i + 1) for i, part in enumerate(parts)}
     if "year" in groups:
         year = groups["year"]

@@ -138,7 +138,7 @@ def period_columns(
             ibis.literal("week"),
             ibis.literal(system),
             start,
-            start + ibis.interval(days=6),
+            calendar_exprs.shift(start, ibis.interval(days=6)),
             label_source,
             problem.cast("string"),
         )

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from epibridge.model.agreement import Agreement
 from epibridge.pipeline.generalize import age_band_expr, area_expr, date_expr
+from epibridge.registry.calendar_exprs import shift
 from epibridge.registry.calendars import period_containing
 
 SEXES = ("M", "F", "U")
@@ -74,7 +75,7 @@ def release_period_start(t: ir.Table, agreement: Agreement) -> ir.DateValue:
     (its Thursday for ISO weeks), as ECDC and WHO aggregate weekly data to months.
     """
     mid = ibis.cases(
-        (t["period_type"] == "week", t["period_start"] + ibis.interval(days=3)),
+        (t["period_type"] == "week", shift(t["period_start"], ibis.interval(days=3))),
         else_=t["period_start"],
     )
     return date_expr(mid.cast("date"), agreement.time_resolution, agreement.calendar)

@@ -22,16 +22,27 @@ def _days(n: ir.IntegerValue) -> ir.IntervalValue:
     return n.as_interval("D")
 
 
+def shift(d: ir.DateValue, by: ir.IntervalValue) -> ir.DateValue:
+    """``d + by`` as a date on every engine.
+
+    DuckDB adds an interval to a date as a timestamp while Ibis still calls the result a
+    date (and drops a cast to date as a no-op), so a date written as text would read
+    ``2025-02-10 00:00:00`` on DuckDB and ``2025-02-10`` on Spark. The round trip through
+    a timestamp makes it a date everywhere.
+    """
+    return (d + by).cast("timestamp").cast("date")
+
+
 def week_start_expr(d: ir.DateValue, system: WeekSystem) -> ir.DateValue:
     """Start date of the ``system`` week containing ``d``."""
     weekday = week_start_weekday(system)
     back = (d.day_of_week.index() - weekday + 7) % 7
-    return d - _days(back)
+    return shift(d, _days(-back))
 
 
 def _week_anchor_expr(d: ir.DateValue, system: WeekSystem) -> ir.DateValue:
     # Fourth day of the week: it lies in the epi-year, and its day-of-year // 7 is the week.
-    return week_start_expr(d, system) + ibis.interval(days=3)
+    return shift(week_start_expr(d, system), ibis.interval(days=3))
 
 
 def week_year_expr(d: ir.DateValue, system: WeekSystem) -> ir.IntegerValue:
@@ -61,11 +72,11 @@ def period_end_expr(start: ir.DateValue, type: str) -> ir.DateValue:
     if type == "day":
         return start
     if type == "week":
-        return start + ibis.interval(days=6)
+        return shift(start, ibis.interval(days=6))
     if type == "biweek":
-        return start + ibis.interval(days=13)
+        return shift(start, ibis.interval(days=13))
     if type in SPAN_MONTHS:
-        return start + ibis.interval(months=SPAN_MONTHS[type]) - ibis.interval(days=1)
+        return shift(shift(start, ibis.interval(months=SPAN_MONTHS[type])), ibis.interval(days=-1))
     raise ValueError(f"unknown period type {type!r}; expected one of {PERIOD_TYPES}")
 
 
@@ -78,4 +89,4 @@ def week_start_from_year_week_expr(
     of the next year); validate with ``weeks_in_year`` upstream if needed.
     """
     first = week_start_expr(ibis.date(year, 1, 4), system)
-    return first + _days((week - 1) * 7)
+    return shift(first, _days((week - 1) * 7))
