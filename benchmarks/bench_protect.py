@@ -22,7 +22,6 @@ is under 2 minutes for epibridge on this machine. No test asserts on time.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -33,7 +32,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks.common import (
-    DOCS,
     OUT,
     ROOT,
     Result,
@@ -41,8 +39,8 @@ from benchmarks.common import (
     machine,
     measure,
     peak_rss,
+    publish,
     steps_line,
-    update_docs,
 )
 
 AGREEMENT = ROOT / "benchmarks" / "agreements" / "bench-counts.toml"
@@ -264,12 +262,9 @@ def main(argv: list[str] | None = None) -> Result:
         "epibridge": epi,
         "machine": info,
     }
-    if args.json is not None:
-        args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
-    if not args.no_docs:
-        update_docs(text, info, DOCS, MARKERS, "## Protecting a national release")
-        print(f"updated {DOCS}")
-    return figures
+    return publish(
+        figures, text, args.json, not args.no_docs, MARKERS, "## Protecting a national release"
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ every 0.2 s: ``ru_maxrss`` would see the Python process only.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -38,7 +37,7 @@ from typing import Any
 import numpy as np
 import psutil
 
-from benchmarks.common import DOCS, OUT, ROOT, Result, gb, machine, update_docs
+from benchmarks.common import OUT, ROOT, Result, gb, machine, publish
 
 PROFILE = ROOT / "benchmarks" / "profiles" / "khm-linelist.toml"
 ENGINES = ("duckdb", "local[2]", "cluster")
@@ -245,7 +244,9 @@ def main(argv: list[str] | None = None) -> Result:
     number = lambda s: int(s.replace("_", ""))  # noqa: E731
     parser.add_argument("--rows", type=number, default=100_000_000)
     parser.add_argument("--series", type=number, default=200_000)
-    parser.add_argument("--monitor", type=int, default=104, help="weeks monitored per series")
+    parser.add_argument(
+        "--monitor", type=int, default=100, help="weeks monitored per series (at most 102)"
+    )
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out-dir", type=Path, default=OUT)
@@ -301,12 +302,9 @@ def main(argv: list[str] | None = None) -> Result:
         "detect": detected,
         "machine": info,
     }
-    if args.json is not None:
-        args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
-    if not args.no_docs:
-        update_docs(text, info, markers=MARKERS, section="## Scale: DuckDB and Spark")
-        print(f"updated {DOCS}")
-    return figures
+    return publish(
+        figures, text, args.json, not args.no_docs, MARKERS, "## Scale: DuckDB and Spark"
+    )
 
 
 def _java() -> str:

@@ -3,6 +3,7 @@ description, and writing results between markers in ``docs/benchmarks.md``."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import platform
@@ -117,3 +118,21 @@ def update_docs(
     head, _, rest = current.partition(start)
     _, _, tail = rest.partition(end)
     docs.write_text(head + block + tail, encoding="utf-8")
+
+
+def publish(
+    figures: Result,
+    text: str,
+    json_path: Path | None,
+    docs: bool,
+    markers: tuple[str, str],
+    section: str,
+) -> Result:
+    """Write ``figures`` to ``json_path`` (if given) and ``text`` between ``markers`` in
+    docs/benchmarks.md (if ``docs``); return ``figures``."""
+    if json_path is not None:
+        json_path.write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    if docs:
+        update_docs(text, figures["machine"], DOCS, markers, section)
+        print(f"updated {DOCS}")
+    return figures

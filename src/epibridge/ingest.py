@@ -1,8 +1,9 @@
 """Ingest: national files in, harmonized tables and a quarantine out (the node's first stage).
 
 This is the imperative shell around the pure stages: it picks the adapter, runs the
-distinct-value look-ups, executes the Ibis expressions on DuckDB, writes Parquet and CSV,
-and checks that every record read is accounted for. See docs/architecture.md.
+distinct-value look-ups, executes the Ibis expressions on the run's engine (DuckDB in this
+process, or Spark: ``backend.py``), writes Parquet and CSV, and checks that every record
+read is accounted for. See docs/architecture.md and docs/scaling.md.
 """
 
 from __future__ import annotations
