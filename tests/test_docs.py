@@ -72,3 +72,22 @@ def test_docs_links_resolve() -> None:
     for doc in [*DOCS.rglob("*.md"), DOCS.parent / "README.md"]:
         for target in re.findall(r"\]\(([^)#:]+)\)", doc.read_text(encoding="utf-8")):
             assert (doc.parent / target).exists(), f"{doc.name} links to missing {target}"
+
+
+#: Variables read from the environment that are the operating system's, not settings.
+_SYSTEM_VARIABLES = {"USER"}
+
+
+def test_every_environment_variable_read_is_documented() -> None:
+    """A setting read from the environment is a setting: docs/ must name it."""
+    source = Path(__file__).resolve().parent.parent / "src" / "epibridge"
+    pattern = re.compile(r"""environ(?:\.get)?[(\[]\s*["']([A-Z][A-Z0-9_]+)["']""")
+    read = {
+        name
+        for path in source.rglob("*.py")
+        for name in pattern.findall(path.read_text(encoding="utf-8"))
+    } - _SYSTEM_VARIABLES
+    assert "SPARK_DRIVER_MEMORY" in read  # the pattern finds what it should
+    docs = "\n".join(p.read_text(encoding="utf-8") for p in DOCS.rglob("*.md"))
+    missing = sorted(n for n in read if f"`{n}`" not in docs and f"`${n}`" not in docs)
+    assert not missing, f"environment variables read but not documented in docs/: {missing}"

@@ -4,6 +4,7 @@ partition of series runs the same code, and the partitions are stacked in order.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,3 +109,12 @@ def test_the_hubs_regional_detection_is_identical_on_spark(spark: Any) -> None:
     there = regional_detect(cells, "DENGUE", method="noufaily", engine="spark", spark=spark)
     assert there.points.equals(here.points) and there.series == here.series
     assert there.alarms.num_rows > 0  # the planted outbreak is found on both
+
+
+def test_the_session_takes_back_large_results(spark: Any) -> None:
+    """Outputs of 200,000 series (about 1.4 GB) were lost under Spark's 1 GB defaults
+    ("TaskResultLost", found by benchmarks/bench_scale.py); without a Spark configuration
+    of the user's, the session lifts them."""
+    conf = spark.sparkContext.getConf()
+    assert conf.get("spark.driver.maxResultSize") == "0"
+    assert conf.get("spark.driver.memory") == os.environ.get("SPARK_DRIVER_MEMORY", "4g")

@@ -77,6 +77,14 @@ def spark_session(master: str | None = None) -> Iterator[SparkSession]:
         # Progress is ours to show (backend.Backend.progress), not Spark's console bar.
         .config("spark.ui.showConsoleProgress", "false")
     )
+    if not os.environ.get("SPARK_CONF_DIR"):
+        # Without a Spark configuration of the user's: the detectors' outputs come back
+        # whole (as large as their input: gigabytes for 200,000 series of five years),
+        # which Spark's 1 GB defaults for results and for the driver (which in local mode
+        # also runs the executors) lose.
+        builder = builder.config("spark.driver.maxResultSize", "0").config(
+            "spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "4g")
+        )
     if master:
         builder = builder.master(master)
     elif not os.environ.get("SPARK_MASTER") and not os.environ.get("SPARK_CONF_DIR"):
