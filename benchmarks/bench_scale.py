@@ -23,7 +23,6 @@ every 0.2 s: ``ru_maxrss`` would see the Python process only.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import threading
@@ -206,10 +205,12 @@ def _engine(name: str, work: Path) -> Iterator[tuple[str | None, list[int]]]:
             yield cluster.master_url, [cluster.master.pid, *(w.pid for w in cluster.workers)]
 
 
-def report(ingest: dict[str, Result], base: Result, detect: dict[str, Result], args: Any) -> str:
+def report(
+    ingest: dict[str, Result], base: Result, detect: dict[str, Result], args: Any, size: int
+) -> str:
     rows = base["rows"]
     lines = [
-        f"Line list: {rows:,} rows ({args.file_bytes / 1e9:.1f} GB of CSV). Series: "
+        f"Line list: {rows:,} rows ({size / 1e9:.1f} GB of CSV). Series: "
         f"{args.series:,} weekly series of {WEEKS} weeks, Farrington over the last "
         f"{args.monitor} weeks ({args.series * args.monitor:,} points).",
         "",
@@ -263,7 +264,6 @@ def main(argv: list[str] | None = None) -> Result:
     if not (args.keep and data.exists()):
         print(f"generating {args.rows:,} rows -> {data}", flush=True)
         generate(args.rows, data, args.seed, None)
-    args.file_bytes = data.stat().st_size
     print("baseline: DuckDB read_csv + GROUP BY ...", flush=True)
     base = measured(baseline_run, str(data))
     print(f"  {base['seconds']:.1f} s", flush=True)
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> Result:
             )
             print(f"  {detected[name]['seconds']:.1f} s", flush=True)
         shutil.rmtree(work / "ingest", ignore_errors=True)
-    text = report(ingested, base, detected, args)
+    text = report(ingested, base, detected, args, data.stat().st_size)
     print()
     print(text)
     info = machine()
@@ -321,5 +321,4 @@ def _java() -> str:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
     main()

@@ -6,12 +6,13 @@ Ibis connection the expressions execute on and the few edges that differ between
 engines — how a file becomes a table, how a table becomes one Parquet file, how far a
 long query has got, and DuckDB's writer settings.
 
-Decision (docs/scaling.md): adapters parse every file with the in-process DuckDB on both
-engines (record numbers, malformed lines and encodings are then the same code), and on
-Spark the parsed table is staged once as Parquet in the run's work folder, which the
-executors read. Spark writes a result as a folder of part files; it is joined here into
-the single file the rest of epibridge (and the person reading the folder) expects, with
-the column types the expression declares, so both engines write the same file.
+Decision 0012 (docs/decisions/0012-spark-backend.md): adapters parse every file with
+the in-process DuckDB on both engines (record numbers, malformed lines and encodings are
+then the same code), and on Spark the parsed table is staged once as Parquet in the
+run's work folder, which the executors read. Spark writes a result as a folder of part
+files; it is joined here into the single file the rest of epibridge (and the person
+reading the folder) expects, with the column types the expression declares, so both
+engines write the same file.
 """
 
 from __future__ import annotations
@@ -78,18 +79,10 @@ class Backend:
 
     def from_arrow(self, table: pa.Table) -> ir.Table:
         """A small in-memory table, as a table this backend executes."""
-        return self.adopt(ibis.memtable(table)) if not self.is_duckdb else ibis.memtable(table)
+        return self.adopt(ibis.memtable(table))
 
     def read_parquet(self, path: Path) -> ir.Table:
         return self.con.read_parquet(path)
-
-    def to_pyarrow(self, expr: ir.Expr) -> Any:
-        """Execute ``expr`` here (not on Ibis's default backend, even when every table in
-        it is in memory)."""
-        return self.con.to_pyarrow(expr)
-
-    def scalar(self, expr: ir.Scalar) -> Any:
-        return self.to_pyarrow(expr).as_py()
 
     def to_parquet(self, expr: ir.Table, path: Path) -> None:
         """Write ``expr`` to the single Parquet file ``path``."""

@@ -207,7 +207,7 @@ def protect(
     with (
         NodeState(state_path(home)) as state,
         tempfile.TemporaryDirectory(prefix="epibridge-protect-") as work,
-        open_backend(engine, Path(work), spark) as con,
+        open_backend(engine, Path(work), spark) as backend,
     ):
         stop = AgreementStops(state).stopped(agreement.id, agreement.version)
         policy.check_in_force(agreement, today, stop.reason if stop else None)
@@ -222,19 +222,19 @@ def protect(
         source = "cases" if "cases" in inputs else "counts"
         if "counts" in wanted:
             report("aggregating", None)
-            t = parts.select(con, inputs[source], agreement, period_from, period_to)
+            t = parts.select(backend, inputs[source], agreement, period_from, period_to)
             table, section, w, spend = _counts_release(
                 agreement, t, source, fields, (period_from, period_to), cutoff, today, report
             )
             parts.add("counts", table, section, w)
         if "cases" in wanted:
             report("protecting the line list", None)
-            t = parts.select(con, inputs["cases"], agreement, period_from, period_to)
+            t = parts.select(backend, inputs["cases"], agreement, period_from, period_to)
             key = pseudonym_master_key(home) if "case_id" in agreement.case_fields else None
             table, section, w = protect_cases(t, agreement, fields, key, cutoff, today)
             parts.add("cases", table, section, w)
         window = (period_from, period_to)
-        _context(parts, con, inputs, wanted, agreement, window, cutoff, today, report)
+        _context(parts, backend, inputs, wanted, agreement, window, cutoff, today, report)
         _check_combination(state, agreement, list(parts.tables), parts.spans)
         receipt["datasets"] = parts.sections
         tables, withheld = parts.tables, parts.withheld
@@ -258,7 +258,7 @@ def protect(
 
 def _context(
     parts: _Parts,
-    con: Backend,
+    backend: Backend,
     inputs: dict[str, Path],
     wanted: list[str],
     agreement: Agreement,
@@ -270,10 +270,10 @@ def _context(
     """The datasets released beside the cases: reporting and denominators."""
     if "reporting" in wanted:
         report("summing reports", None)
-        parts.reporting(con, inputs["reporting"], agreement, window, cutoff, today)
+        parts.reporting(backend, inputs["reporting"], agreement, window, cutoff, today)
     if "denominators" in wanted:
         report("placing population figures", None)
-        parts.denominators(con, inputs["denominators"], agreement)
+        parts.denominators(backend, inputs["denominators"], agreement)
 
 
 def _grid(
@@ -379,7 +379,7 @@ class _Parts:
 
     def select(
         self,
-        con: Backend,
+        backend: Backend,
         path: Path,
         agreement: Agreement,
         period_from: date | None,
@@ -387,7 +387,7 @@ class _Parts:
     ) -> ir.Table:
         """The input's rows the agreement covers (once per input file)."""
         if path not in self._selected:
-            t, w, n_read = _select(_read(con, path), agreement, period_from, period_to)
+            t, w, n_read = _select(_read(backend, path), agreement, period_from, period_to)
             self.withheld += w
             self.spans.append(_span(t))
             self._selected[path] = (t, n_read)
@@ -401,7 +401,7 @@ class _Parts:
 
     def reporting(
         self,
-        con: Backend,
+        backend: Backend,
         path: Path,
         agreement: Agreement,
         window: tuple[date | None, date | None],
@@ -411,7 +411,7 @@ class _Parts:
         """Reports expected and received, of the agreement's diseases (and of all diseases),
         summed to its area level and time resolution; no suppression (module docstring of
         ``pipeline/release_reporting``)."""
-        t = _read(con, path, "reporting")
+        t = _read(backend, path, "reporting")
         n_read = _rows(t)
         _own_country(t, agreement)
         keep = covered(t, agreement)
@@ -442,10 +442,10 @@ class _Parts:
         }
         self.withheld += withheld
 
-    def denominators(self, con: Backend, path: Path, agreement: Agreement) -> None:
+    def denominators(self, backend: Backend, path: Path, agreement: Agreement) -> None:
         """Population per area and year at the agreement's area level (no period window:
         a population is not a period's data and no embargo applies)."""
-        t = _read(con, path, "denominators")
+        t = _read(backend, path, "denominators")
         _own_country(t, agreement)
         table = denominators_release(denominator_cells(t, agreement).to_pyarrow(), agreement)
         self.tables["denominators"] = table
