@@ -204,7 +204,8 @@ def raise_(
     from epibridge.cli_hub import _as_of
     from epibridge.hub.alert_signals import Signal, cluster_signals, temporal_signals
     from epibridge.hub.alerts import raise_alerts
-    from epibridge.hub.regional import Filters, counts_as_of
+    from epibridge.hub.picture_expr import Filters
+    from epibridge.hub.regional import counts_as_of
     from epibridge.hub.signals import SignalError, regional_scan
     from epibridge.hub.temporal import TemporalError, regional_detect
 

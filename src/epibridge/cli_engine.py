@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -14,6 +15,23 @@ from epibridge.engines import Engine, spark_session
 EngineOption = Annotated[
     Engine,
     typer.Option("--engine", help="duckdb: in this process; spark: on Spark (docs/scaling.md)."),
+]
+HubEngine = Literal["database", "spark"]
+HubEngineOption = Annotated[
+    HubEngine,
+    typer.Option(
+        "--engine",
+        help="database: summed in the hub's database; spark: a Parquet snapshot of the "
+        "hub's cells summed on Spark (docs/scaling.md).",
+    ),
+]
+SnapshotOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--snapshot",
+        help="With --engine spark: the folder the snapshot is written to, on a disk "
+        "every executor sees. Default: spark-snapshot in the hub's folder.",
+    ),
 ]
 SparkMasterOption = Annotated[
     str | None,
@@ -32,3 +50,34 @@ def engine_session(engine: Engine, master: str | None) -> Iterator[Any]:
         return
     with spark_session(master) as spark:
         yield spark
+
+
+@contextmanager
+def hub_cells(
+    engine: HubEngine, database: Any, hub_folder: Path, snapshot: Path | None, master: str | None
+) -> Iterator[Any]:
+    """Where a hub command sums the cells (``picture_expr.Source``): the hub's database,
+    or for ``--engine spark`` a snapshot of its cells written to ``snapshot`` (default:
+    ``spark-snapshot`` in the hub's folder) and a Spark session reading it."""
+    from rich.console import Console
+
+    from epibridge.hub.picture_expr import DatabaseSource, SparkSource, export_tables
+
+    if engine != "spark":
+        yield DatabaseSource(database)
+        return
+    folder = snapshot or hub_folder / "spark-snapshot"
+    console = Console(stderr=True)
+    with console.status("snapshot of the hub's cells ...") as status:
+
+        def progress(table: str, rows: int) -> None:
+            status.update(f"snapshot of the hub's cells: {table}, {rows:,} rows")
+
+        written = export_tables(database, folder, progress=progress)
+    console.print(
+        "snapshot for Spark: "
+        + ", ".join(f"{table} {rows:,} rows" for table, rows in written.items())
+        + f" in {folder}"
+    )
+    with spark_session(master) as spark:
+        yield SparkSource(spark, folder)

@@ -19,7 +19,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from epibridge.cli_engine import EngineOption, SparkMasterOption
+from epibridge.cli_engine import (
+    EngineOption,
+    HubEngineOption,
+    SnapshotOption,
+    SparkMasterOption,
+    hub_cells,
+)
 from epibridge.cli_hub_options import DEFAULT_HUB_HOME, HUB_HOME_ENV, AsOfOption, HubHomeOption
 from epibridge.detection import Method
 
@@ -307,7 +313,8 @@ def counts(
     """The regional counts as the hub knew them at a moment, with each cell's lineage."""
 
     from epibridge.hub.home import HubHome
-    from epibridge.hub.regional import Filters, counts_as_of
+    from epibridge.hub.picture_expr import Filters
+    from epibridge.hub.regional import counts_as_of
 
     at = _as_of(as_of)
     with HubHome(_hub_home(home)).open_store() as store:
@@ -358,6 +365,9 @@ def scorecards(
         ),
     ] = None,
     home: HubHomeOption = None,
+    engine: HubEngineOption = "database",
+    spark_master: SparkMasterOption = None,
+    snapshot: SnapshotOption = None,
 ) -> None:
     """Data quality per country: completeness, timeliness, validity, consistency."""
     import json
@@ -368,8 +378,11 @@ def scorecards(
 
     hub = HubHome(_hub_home(home))
     at = _as_of(as_of)
-    with hub.open_store() as store:
-        cards = run(store.engine, at, hub.folder, country or ())
+    with (
+        hub.open_store() as store,
+        hub_cells(engine, store.engine, hub.folder, snapshot, spark_master) as cells,
+    ):
+        cards = run(store.engine, at, hub.folder, country or (), cells=cells)
     table = Table(title=f"data quality as of {at:%Y-%m-%d %H:%M} UTC (regional median last)")
     for col in ("country", "periods", "complete", "from", "on time", "reports on time",
                 "delay d", "quarantined", "suppressed", "jumps", "dupl.", "deaths>cases",
@@ -518,7 +531,8 @@ def detect(
     """Outbreak detection over time in every country's and area's weekly counts."""
     from epibridge.cli_engine import engine_session
     from epibridge.hub.home import HubHome
-    from epibridge.hub.regional import Filters, counts_as_of
+    from epibridge.hub.picture_expr import Filters
+    from epibridge.hub.regional import counts_as_of
     from epibridge.hub.temporal import regional_detect
     from epibridge.model.errors import EpibridgeError
 
@@ -589,6 +603,9 @@ def burden(
         typer.Option("--out", "-o", help="Write every area and period (.csv or .parquet)."),
     ] = None,
     home: HubHomeOption = None,
+    engine: HubEngineOption = "database",
+    spark_master: SparkMasterOption = None,
+    snapshot: SnapshotOption = None,
 ) -> None:
     """Incidence per 100,000 by area and period, reported and corrected for completeness
     and under-ascertainment, with 95% intervals (the map's table)."""
@@ -596,15 +613,19 @@ def burden(
 
     from epibridge.hub.burden import burden as estimate
     from epibridge.hub.home import HubHome
-    from epibridge.hub.regional import Filters, counts_as_of
+    from epibridge.hub.picture_expr import Filters
+    from epibridge.hub.regional import cells_for_burden
     from epibridge.hub.regional_context import burden_inputs
     from epibridge.registry.expansion import expansion_factors
 
     at = _as_of(as_of)
     hub = HubHome(_hub_home(home))
     factors = expansion_factors(hub.folder)
-    with hub.open_store() as store:
-        cells = counts_as_of(store.engine, at, Filters(country or (), (disease,)))
+    with (
+        hub.open_store() as store,
+        hub_cells(engine, store.engine, hub.folder, snapshot, spark_master) as where,
+    ):
+        cells = cells_for_burden(where, at, Filters(country or (), (disease,)))
         extra = burden_inputs(store.engine, at, cells)
     if cells.num_rows == 0:
         errors = Console(stderr=True, highlight=False)

@@ -46,7 +46,7 @@ def reporting(
     """Reports expected and received (completeness) as the hub knew them, with lineage."""
     from epibridge.cli_hub import _as_of, _console, _hub_home, _write_table
     from epibridge.hub.home import HubHome
-    from epibridge.hub.regional import Filters
+    from epibridge.hub.picture_expr import Filters
     from epibridge.hub.regional_context import reporting_as_of
 
     at = _as_of(as_of)
@@ -115,7 +115,7 @@ def denominators(
 
     from epibridge.cli_hub import _as_of, _console, _hub_home, _write_table
     from epibridge.hub.home import HubHome
-    from epibridge.hub.regional import Filters
+    from epibridge.hub.picture_expr import Filters
     from epibridge.hub.regional_context import denominators_as_of
 
     at = _as_of(as_of)

@@ -32,7 +32,8 @@ from rich.table import Table
 from epibridge.algorithms.scan import Cluster
 from epibridge.hub.burden import burden
 from epibridge.hub.home import HubHome
-from epibridge.hub.regional import Filters, counts_as_of
+from epibridge.hub.picture_expr import Filters
+from epibridge.hub.regional import counts_as_of
 from epibridge.hub.regional_context import burden_inputs
 from epibridge.hub.signals import RegionalScan, regional_scan
 from epibridge.hub.temporal import RegionalDetection, regional_detect

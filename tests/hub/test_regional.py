@@ -11,7 +11,8 @@ import pytest
 from joserfc.jwk import OKPKey
 
 from epibridge.hub.intake import receive
-from epibridge.hub.regional import Filters, counts_as_of, lineage
+from epibridge.hub.picture_expr import Filters
+from epibridge.hub.regional import counts_as_of, lineage
 from epibridge.transport.seal import seal
 from tests.hub import test_intake
 from tests.hub.payloads import counts_table, release_parts

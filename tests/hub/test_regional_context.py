@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from epibridge.cli import app
 from epibridge.hub.audit import audit_verify
 from epibridge.hub.intake import IntakeRefused
-from epibridge.hub.regional import Filters, lineage
+from epibridge.hub.picture_expr import Filters
+from epibridge.hub.regional import lineage
 from epibridge.hub.regional_context import denominators_as_of, reporting_as_of
 from epibridge.model.schema import RELEASE_DENOMINATORS, RELEASE_REPORTING
 from tests.hub import test_intake

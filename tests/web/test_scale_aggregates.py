@@ -27,9 +27,9 @@ from fastapi.testclient import TestClient
 
 from epibridge.hub import quality
 from epibridge.hub.burden import burden
+from epibridge.hub.picture_expr import Filters
 from epibridge.hub.regional import (
     BURDEN_CELLS,
-    Filters,
     cells_for_burden,
     counts_as_of,
     period_totals,

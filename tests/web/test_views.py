@@ -10,7 +10,8 @@ import pyarrow as pa
 from fastapi.testclient import TestClient
 
 from epibridge.hub.burden import BURDEN
-from epibridge.hub.regional import Filters, counts_as_of
+from epibridge.hub.picture_expr import Filters
+from epibridge.hub.regional import counts_as_of
 from epibridge.web.choropleth import breaks_of, build_map, holder_of
 from epibridge.web.geo import boundary_codes
 from epibridge.web.i18n import Formatter, gettext_of, negotiate

@@ -36,8 +36,9 @@ from epibridge import __version__
 from epibridge.hub.alert_delivery import deliveries
 from epibridge.hub.alert_store import OPEN, Event, alerts, events
 from epibridge.hub.burden import burden
+from epibridge.hub.picture_expr import Filters
 from epibridge.hub.quality import scorecards
-from epibridge.hub.regional import Filters, counts_as_of
+from epibridge.hub.regional import counts_as_of
 from epibridge.hub.regional_context import burden_inputs
 from epibridge.hub.tables import submissions_table, utc
 from epibridge.model.agreement import Agreement

@@ -26,9 +26,10 @@ from epibridge.hub.burden import burden
 from epibridge.hub.fhir_export import measure_reports
 from epibridge.hub.gate import Gate
 from epibridge.hub.intake import HubContext
+from epibridge.hub.picture_expr import Filters
 from epibridge.hub.quality import score_json
 from epibridge.hub.quality import scorecards as quality_scorecards
-from epibridge.hub.regional import COUNTS_AS_OF, Filters, counts_as_of, incidence, lineage
+from epibridge.hub.regional import COUNTS_AS_OF, counts_as_of, incidence, lineage
 from epibridge.hub.regional_context import (
     DENOMINATORS_AS_OF,
     REPORTING_AS_OF,

@@ -48,7 +48,8 @@ from epibridge.hub.alert_store import (
     writing,
 )
 from epibridge.hub.log import canonical
-from epibridge.hub.regional import Filters, cases_as_of, counts_as_of
+from epibridge.hub.picture_expr import Filters
+from epibridge.hub.regional import cases_as_of, counts_as_of
 from epibridge.registry.geography import adjacency, admin_chain, valid_on
 from epibridge.transport.keys import sign_compact
 from epibridge.transport.keystore import SigningKey

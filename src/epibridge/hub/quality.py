@@ -27,11 +27,12 @@ measure over the countries. A descriptor of each national system (sentinel or
 comprehensive, case definition, laboratory confirmation) comes from the hub's
 ``systems/<ISO3>.toml``, with the confirmed share measured from released line lists.
 
-The per-period measures are summed in the database (``quality_sql``: ``GROUP BY`` over
-the as-of picture and the received cells, on SQLite and PostgreSQL), which returns one
-row per country, disease and period; the registry's expected areas, the delay and the
-jump are finished here. No cell is read into Python, so memory does not grow with the
-number of cells; the time is the database's (a window over every current cell).
+The per-period measures are summed where the cells are (``quality_sql``: ``GROUP BY``
+over the as-of picture and the received cells, written once in Ibis and run on SQLite,
+PostgreSQL or Spark), which returns one row per country, disease and period; the
+registry's expected areas, the delay and the jump are finished here. No cell is read
+into Python, so memory does not grow with the number of cells; the time is the engine's
+(a window over every current cell).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import Engine, select
 
+from epibridge.hub.picture_expr import Source
 from epibridge.hub.quality_cache import Latest, StateCache, state
 from epibridge.hub.quality_reporting import with_reporting
 from epibridge.hub.quality_sql import PeriodSums, areas_seen, period_sums
@@ -178,7 +180,11 @@ def _registry_areas(country: str, level: int, on: date) -> set[str]:
 
 
 def _period_rows(
-    engine: Engine, at: datetime, sums: list[PeriodSums], limits: Thresholds
+    engine: Engine,
+    at: datetime,
+    sums: list[PeriodSums],
+    limits: Thresholds,
+    cells: Source | None = None,
 ) -> list[dict[str, Any]]:
     """One row per country, disease and period from the database's sums (in their
     order): completeness against the registry (or the areas seen), delay and jump."""
@@ -190,7 +196,7 @@ def _period_rows(
     }
     # the areas a country ever reported, read only where the registry has none that day
     unheld = sorted({country for (country, _, _), areas in registry.items() if not areas})
-    seen = areas_seen(engine, at, unheld)
+    seen = areas_seen(cells or engine, at, unheld)
     rows: list[dict[str, Any]] = []
     for p in sums:
         expected_set = registry[(p.country, p.area_level, p.period_start)] or seen.get(
@@ -308,6 +314,7 @@ def scorecards(
     home: Path | None = None,
     countries: Sequence[str] = (),
     limits: Thresholds = Thresholds(),
+    cells: Source | None = None,
 ) -> Scorecards:
     """Scorecards of every country (the regional median needs them all); ``countries``
     restricts only the periods table returned.
@@ -315,13 +322,14 @@ def scorecards(
     Summing every cell the hub holds still takes the database seconds at regional scale
     (millions of cells), so the result is kept per state of the submissions
     (``quality_cache``) and reused until a submission arrives; the system descriptors
-    (files an analyst edits) are read each time.
+    (files an analyst edits) are read each time. ``cells``: where the cells are summed
+    (default: the hub's database; ``picture_expr.SparkSource`` for Spark).
     """
     at = utc(at, "the as-of time")
     engine = read_only(engine)
     question = (tuple(countries), limits)
     cached = _CACHE.cached(
-        question, state(engine, at), lambda: _compute(engine, at, countries, limits)
+        question, state(engine, at), lambda: _compute(engine, at, countries, limits, cells)
     )
     return _with_systems(cached, at, home)
 
@@ -356,9 +364,14 @@ def _with_systems(cached: Scorecards, at: datetime, home: Path | None) -> Scorec
 
 
 def _compute(
-    engine: Engine, at: datetime, countries: Sequence[str], limits: Thresholds
+    engine: Engine,
+    at: datetime,
+    countries: Sequence[str],
+    limits: Thresholds,
+    cells: Source | None = None,
 ) -> Scorecards:
-    rows = _period_rows(engine, at, period_sums(engine, at), limits)
+    sums = period_sums(cells or engine, at)
+    rows = _period_rows(engine, at, sums, limits, cells)
     scores: dict[str, CountryScore] = {}
     by_country: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:

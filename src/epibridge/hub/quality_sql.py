@@ -1,16 +1,18 @@
-"""The scorecards' per-period sums, computed in the database (SQLite and PostgreSQL).
+"""The scorecards' per-period sums, computed where the cells are (the hub's database or
+Spark).
 
 ``quality`` scores each country, disease and period from two sets of cells: the current
-picture at ``as_of`` (``regional._current``: rank 1 is the cell in use) and every cell
-received by ``as_of``, replaced or not (for first arrivals and repetitions). Reading
-either into Python takes minutes and gigabytes at regional scale (millions of cells), so
-the sums are taken by ``GROUP BY`` here and only one row per country, disease and period
-(a few thousand) comes back, with what ``quality`` needs to finish the row in Python
+picture at ``as_of`` (``picture_expr.current``) and every cell received by ``as_of``,
+replaced or not (for first arrivals and repetitions). Reading either into Python takes
+minutes and gigabytes at regional scale (millions of cells), so the sums are taken by
+``GROUP BY`` where the cells are and only one row per country, disease and period (a few
+thousand) comes back, with what ``quality`` needs to finish the row in Python
 (completeness against the registry, delay, the jump over consecutive periods).
 
-Cell keys are compared null-safe (``IS NOT DISTINCT FROM``) and grouped with ``GROUP BY``,
-which puts the cells without a sex or age band together, as Python's tuples with ``None``
-did.
+The sums are Ibis expressions (``picture_expr``): the same ones run on SQLite,
+PostgreSQL and Spark. Cell keys are compared null-safe (``IS NOT DISTINCT FROM``) and
+grouped with ``GROUP BY``, which puts the cells without a sex or age band together, as
+Python's tuples with ``None`` did.
 """
 
 from __future__ import annotations
@@ -21,15 +23,26 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, distinct, exists, func, literal, or_, select
-from sqlalchemy.orm import aliased
+import ibis
+import ibis.expr.types as ir
+from sqlalchemy import Engine
 
-from epibridge.hub.regional import Filters, _current, live_submissions
-from epibridge.hub.tables import regional_counts_table, submissions_table
+from epibridge.hub.picture_expr import (
+    CELL_KEY,
+    Filters,
+    Picture,
+    Source,
+    as_date,
+    as_instant,
+    current,
+    live,
+    received,
+    same_key,
+    source_of,
+)
 
-#: A cell's key: a cell sent again has the same key (``regional._KEY``).
-CELL_KEY = ("country", "area", "disease", "period_type", "calendar", "period", "sex", "age_band")
-_NULLABLE = ("sex", "age_band")
+__all__ = ["CELL_KEY", "PeriodSums", "areas_seen", "as_date", "period_sums", "source_of"]
+
 #: The columns of the current cells the sums read (narrow rows sort faster in the window).
 _CURRENT = (
     *CELL_KEY,
@@ -72,25 +85,22 @@ class PeriodSums:
     first_source_row: int = 0
 
 
-def as_date(value: Any) -> date:
-    """A date as the driver gives it (SQLite may give the ISO text of an aggregate)."""
-    return date.fromisoformat(value) if isinstance(value, str) else value
+def _flag(condition: ir.BooleanValue) -> ir.IntegerValue:
+    return ibis.ifelse(condition, 1, 0)
 
 
-def _revised(at: datetime) -> Any:
+def _revised(p: Picture) -> ir.Table:
     """The submissions named in ``revision_of`` by a submission received by ``at`` that
     sent count cells (the scorecards have always read revisions off the received cells,
     so a revision without counts does not count as one here)."""
-    revision = aliased(submissions_table)
-    cells = aliased(regional_counts_table)
-    return select(revision.c.revision_of).where(
-        revision.c.received_at <= at,
-        revision.c.revision_of.is_not(None),
-        exists().where(cells.c.submission_id == revision.c.submission_id),
+    s, c = p.submissions, p.counts
+    sent = (c.submission_id == s.submission_id).any()
+    return s.filter(s.received_at <= p.at, s.revision_of.notnull(), sent).select(
+        revised=s.revision_of
     )
 
 
-def _repetitions(at: datetime) -> Any:
+def _repetitions(p: Picture) -> ir.Table:
     """Per cell key received by ``at`` that was sent more than once: ``duplicates`` (the
     submissions that sent it more than once), ``senders`` (the submissions not revised
     that sent it) and ``uncertain`` (1 when ``duplicates`` may be more than 1); only keys
@@ -100,107 +110,78 @@ def _repetitions(at: datetime) -> Any:
     more than once by none of them when ``n == u``, by exactly one when ``n == u + 1``;
     beyond that only ``_repetitions_exact`` can say (rare: a cell sent three times in one
     submission, or twice by each of two)."""
-    c, s = regional_counts_table, submissions_table
-    kept = case((c.c.submission_id.in_(_revised(at)), None), else_=c.c.submission_id)
-    excess = func.count() - func.count(distinct(c.c.submission_id))
-    senders = func.count(distinct(kept))
-    return (
-        select(
-            *[c.c[k] for k in CELL_KEY],
-            case((excess > 0, 1), else_=0).label("duplicates"),
-            senders.label("senders"),
-            case((excess > 1, 1), else_=0).label("uncertain"),
-        )
-        .join(s, s.c.submission_id == c.c.submission_id)
-        .where(s.c.received_at <= at)
-        .group_by(*[c.c[k] for k in CELL_KEY])
-        .having(or_(excess > 0, senders > 1))
-        .subquery("repetitions")
+    cells = received(p, (*CELL_KEY, "submission_id"))
+    revised = _revised(p).revised
+    kept = ibis.ifelse(cells.submission_id.isin(revised), ibis.null("string"), cells.submission_id)
+    grouped = cells.group_by(list(CELL_KEY)).aggregate(
+        excess=cells.count() - cells.submission_id.nunique(), senders=kept.nunique()
+    )
+    return grouped.filter((grouped.excess > 0) | (grouped.senders > 1)).select(
+        *CELL_KEY,
+        duplicates=_flag(grouped.excess > 0),
+        senders=grouped.senders,
+        uncertain=_flag(grouped.excess > 1),
     )
 
 
-def _repetitions_exact(at: datetime) -> Any:
+def _repetitions_exact(p: Picture) -> ir.Table:
     """``_repetitions`` counted per submission first (two ``GROUP BY``: slower, exact)."""
-    c, s = regional_counts_table, submissions_table
-    per_submission = (
-        select(*[c.c[k] for k in CELL_KEY], c.c.submission_id, func.count().label("n"))
-        .join(s, s.c.submission_id == c.c.submission_id)
-        .where(s.c.received_at <= at)
-        .group_by(*[c.c[k] for k in CELL_KEY], c.c.submission_id)
-        .subquery("per_submission")
+    cells = received(p, (*CELL_KEY, "submission_id"))
+    per = cells.group_by([*CELL_KEY, "submission_id"]).aggregate(n=cells.count())
+    revised = _revised(p).revised
+    grouped = per.group_by(list(CELL_KEY)).aggregate(
+        duplicates=_flag(per.n > 1).sum(),
+        senders=ibis.ifelse(per.submission_id.isin(revised), 0, 1).sum(),
     )
-    p = per_submission.c
-    duplicates = func.sum(case((p.n > 1, 1), else_=0))
-    senders = func.sum(case((p.submission_id.in_(_revised(at)), 0), else_=1))
-    return (
-        select(
-            *[p[k] for k in CELL_KEY],
-            duplicates.label("duplicates"),
-            senders.label("senders"),
-            literal(0).label("uncertain"),
-        )
-        .group_by(*[p[k] for k in CELL_KEY])
-        .having(or_(duplicates > 0, senders > 1))
-        .subquery("repetitions")
+    return grouped.filter((grouped.duplicates > 0) | (grouped.senders > 1)).mutate(
+        uncertain=ibis.literal(0)
     )
 
 
-def _sums(at: datetime, exact: bool) -> Any:
+def _sums(p: Picture, exact: bool) -> ir.Table:
     """One row per country, disease and period of the current picture at ``at``, ordered
-    by country, disease and first area (the database's collation, as the picture's);
+    by country, disease and first area (the engine's collation, as the picture's);
     ``exact``: count duplicates with ``_repetitions_exact``."""
-    cur = _current(at, Filters(), _CURRENT)
-    rep = _repetitions_exact(at) if exact else _repetitions(at)
-    same_key = and_(
-        *[
-            cur.c[k].is_not_distinct_from(rep.c[k]) if k in _NULLABLE else cur.c[k] == rep.c[k]
-            for k in CELL_KEY
-        ]
+    cur = current(p, _CURRENT)
+    rep = (_repetitions_exact if exact else _repetitions)(p)
+    joined = cur.left_join(rep, same_key(cur, rep)).select(
+        *[cur[name] for name in _CURRENT],
+        duplicates=rep.duplicates,
+        senders=rep.senders,
+        uncertain=rep.uncertain,
     )
-    total = and_(cur.c.sex.is_(None), cur.c.age_band.is_(None))
-    cases = func.coalesce(cur.c.cases, 0)
-    return (
-        select(
-            cur.c.country,
-            cur.c.disease,
-            cur.c.period,
-            func.min(cur.c.area).label("first_area"),
-            func.min(cur.c.period_start).label("start_lo"),
-            func.max(cur.c.period_start).label("start_hi"),
-            func.min(cur.c.period_end).label("end_lo"),
-            func.max(cur.c.period_end).label("end_hi"),
-            func.min(cur.c.area_level).label("level_lo"),
-            func.max(cur.c.area_level).label("level_hi"),
-            func.count(distinct(cur.c.area)).label("areas"),
-            func.count().label("cells"),
-            func.sum(case((cur.c.cases_suppressed, 1), else_=0)).label("suppressed"),
-            func.coalesce(func.sum(rep.c.duplicates), 0).label("duplicates"),
-            func.sum(case((rep.c.senders > 1, 1), else_=0)).label("repeated"),
-            func.sum(case((cur.c.deaths > cur.c.cases, 1), else_=0)).label("deaths_over"),
-            func.sum(case((total, cases), else_=0)).label("total_cases"),
-            func.sum(cases).label("all_cases"),
-            func.coalesce(func.sum(rep.c.uncertain), 0).label("uncertain"),
-        )
-        .select_from(cur.outerjoin(rep, same_key))
-        .where(cur.c.rank == 1)
-        .group_by(cur.c.country, cur.c.disease, cur.c.period)
-        .order_by(cur.c.country, cur.c.disease, "first_area", cur.c.period)
+    j = joined
+    total = j.sex.isnull() & j.age_band.isnull()
+    cases = j.cases.fill_null(0)
+    sums = j.group_by(["country", "disease", "period"]).aggregate(
+        first_area=j.area.min(),
+        start_lo=j.period_start.min(),
+        start_hi=j.period_start.max(),
+        end_lo=j.period_end.min(),
+        end_hi=j.period_end.max(),
+        level_lo=j.area_level.min(),
+        level_hi=j.area_level.max(),
+        areas=j.area.nunique(),
+        cells=j.count(),
+        suppressed=_flag(j.cases_suppressed).sum(),
+        duplicates=j.duplicates.sum().fill_null(0),
+        repeated=_flag(j.senders > 1).sum(),
+        deaths_over=_flag(j.deaths > j.cases).sum(),
+        total_cases=ibis.ifelse(total, cases, 0).sum(),
+        all_cases=cases.sum(),
+        uncertain=j.uncertain.sum().fill_null(0),
     )
+    return sums.order_by(["country", "disease", "first_area", "period"])
 
 
-def _arrivals(at: datetime) -> Any:
+def _arrivals(p: Picture) -> ir.Table:
     """The first time a cell of each country, disease and period was received by ``at``."""
-    c, s = regional_counts_table, submissions_table
-    return (
-        select(c.c.country, c.c.disease, c.c.period, func.min(s.c.received_at))
-        .join(s, s.c.submission_id == c.c.submission_id)
-        .where(s.c.received_at <= at)
-        .group_by(c.c.country, c.c.disease, c.c.period)
-    )
+    cells = received(p, ("country", "disease", "period"))
+    return cells.group_by(["country", "disease", "period"]).aggregate(first=cells.received_at.min())
 
 
 def _first_cells(
-    connection: Connection, at: datetime, wanted: Sequence[PeriodSums]
+    source: Source, p: Picture, wanted: Sequence[PeriodSums]
 ) -> dict[tuple[str, str, str], PeriodSums]:
     """The periods of ``wanted`` with the start, end, level and source row of their first
     cell read from the cell itself (for a period whose cells disagree on them, or whose
@@ -216,80 +197,77 @@ def _first_cells(
         for i in range(0, len(rows), _BATCH)
     ]
     for country, disease, rows in batches:
-        cur = _current(at, Filters(countries=[country], diseases=[disease]), _FIRST)
-        query = (
-            select(*[cur.c[name] for name in _FIRST])
-            .where(
-                cur.c.rank == 1,
-                or_(*[and_(cur.c.period == r.period, cur.c.area == r.first_area) for r in rows]),
-            )
-            .order_by(cur.c.period, cur.c.area, cur.c.period_start, cur.c.source_row)
-        )
-        firsts: dict[str, Any] = {}
-        for cell in connection.execute(query):
-            firsts.setdefault(cell.period, cell)
+        cur = current(p, _FIRST, Filters(countries=[country], diseases=[disease]))
+        chosen = [(cur.period == r.period) & (cur.area == r.first_area) for r in rows]
+        condition = chosen[0]
+        for one in chosen[1:]:
+            condition = condition | one
+        query = cur.filter(condition).order_by(["period", "area", "period_start", "source_row"])
+        firsts: dict[str, dict[str, Any]] = {}
+        for cell in source.rows(query):
+            firsts.setdefault(cell["period"], cell)
         for r in rows:
             cell = firsts[r.period]
             exact[(country, disease, r.period)] = replace(
                 r,
-                period_start=as_date(cell.period_start),
-                period_end=as_date(cell.period_end),
-                area_level=int(cell.area_level),
-                first_source_row=int(cell.source_row),
+                period_start=as_date(cell["period_start"]),
+                period_end=as_date(cell["period_end"]),
+                area_level=int(cell["area_level"]),
+                first_source_row=int(cell["source_row"]),
             )
     return exact
 
 
-def period_sums(engine: Engine, at: datetime) -> list[PeriodSums]:
+def period_sums(where: Engine | Source, at: datetime) -> list[PeriodSums]:
     """Every country, disease and period of the current picture at ``at`` (UTC), summed
-    in the database, ordered by country, disease and the start of the period's first
+    where the cells are, ordered by country, disease and the start of the period's first
     cell (periods starting the same day: in the order of their first cells)."""
+    source = source_of(where)
+    p = source.picture(at)
     rows: list[PeriodSums] = []
     uneven: list[PeriodSums] = []
-    with engine.connect() as connection:
-        arrived = {
-            (country, disease, period): first
-            for country, disease, period, first in connection.execute(_arrivals(at))
-        }
-        # PostgreSQL hashes the two GROUP BY of the exact count faster than it sorts for
-        # count(DISTINCT); SQLite sorts for both, and the one pass is the faster there
-        hashed = connection.dialect.name != "sqlite"
-        result = connection.execute(_sums(at, exact=hashed)).fetchall()
-        if not hashed and any(raw.uncertain for raw in result):  # duplicates uncertain: recount
-            result = connection.execute(_sums(at, exact=True)).fetchall()
-        for raw in result:
-            row = PeriodSums(
-                country=raw.country,
-                disease=raw.disease,
-                period=raw.period,
-                first_area=raw.first_area,
-                period_start=as_date(raw.start_lo),
-                period_end=as_date(raw.end_lo),
-                area_level=int(raw.level_lo),
-                areas_reported=int(raw.areas),
-                cells=int(raw.cells),
-                cells_suppressed=int(raw.suppressed),
-                duplicate_cells=int(raw.duplicates),
-                repeated_cells=int(raw.repeated),
-                deaths_over_cases=int(raw.deaths_over),
-                total_cells_cases=int(raw.total_cases),
-                all_cells_cases=int(raw.all_cases),
-                arrived=arrived.get((raw.country, raw.disease, raw.period)),
-            )
-            rows.append(row)
-            if (raw.start_lo, raw.end_lo, raw.level_lo) != (raw.start_hi, raw.end_hi, raw.level_hi):
-                uneven.append(row)
-        exact = _first_cells(connection, at, uneven)
-        rows = [exact.get((r.country, r.disease, r.period), r) for r in rows]
-        # Periods that start the same day with the same first area are ordered by the
-        # source row of their first cell: read it for them (rare: weeks and months).
-        same: dict[tuple[Any, ...], list[PeriodSums]] = defaultdict(list)
-        for r in rows:
-            same[(r.country, r.disease, r.period_start, r.first_area)].append(r)
-        tied = [r for group in same.values() if len(group) > 1 for r in group]
-        exact.update(_first_cells(connection, at, tied))
+    arrived = {
+        (r["country"], r["disease"], r["period"]): as_instant(r["first"])
+        for r in source.rows(_arrivals(p))
+    }
+    result = source.rows(_sums(p, exact=source.hashes))
+    if not source.hashes and any(raw["uncertain"] for raw in result):  # recount exactly
+        result = source.rows(_sums(p, exact=True))
+    for raw in result:
+        key = (raw["country"], raw["disease"], raw["period"])
+        row = PeriodSums(
+            country=raw["country"],
+            disease=raw["disease"],
+            period=raw["period"],
+            first_area=raw["first_area"],
+            period_start=as_date(raw["start_lo"]),
+            period_end=as_date(raw["end_lo"]),
+            area_level=int(raw["level_lo"]),
+            areas_reported=int(raw["areas"]),
+            cells=int(raw["cells"]),
+            cells_suppressed=int(raw["suppressed"]),
+            duplicate_cells=int(raw["duplicates"]),
+            repeated_cells=int(raw["repeated"]),
+            deaths_over_cases=int(raw["deaths_over"]),
+            total_cells_cases=int(raw["total_cases"]),
+            all_cells_cases=int(raw["all_cases"]),
+            arrived=arrived.get(key),
+        )
+        rows.append(row)
+        low = (raw["start_lo"], raw["end_lo"], raw["level_lo"])
+        if low != (raw["start_hi"], raw["end_hi"], raw["level_hi"]):
+            uneven.append(row)
+    exact = _first_cells(source, p, uneven)
     rows = [exact.get((r.country, r.disease, r.period), r) for r in rows]
-    # The database's order of first areas (its collation) breaks ties of start days.
+    # Periods that start the same day with the same first area are ordered by the
+    # source row of their first cell: read it for them (rare: weeks and months).
+    same: dict[tuple[Any, ...], list[PeriodSums]] = defaultdict(list)
+    for r in rows:
+        same[(r.country, r.disease, r.period_start, r.first_area)].append(r)
+    tied = [r for group in same.values() if len(group) > 1 for r in group]
+    exact.update(_first_cells(source, p, tied))
+    rows = [exact.get((r.country, r.disease, r.period), r) for r in rows]
+    # The engine's order of first areas (its collation) breaks ties of start days.
     place: dict[tuple[str, str, str], int] = {}
     for r in rows:
         place.setdefault((r.country, r.disease, r.first_area), len(place))
@@ -306,7 +284,7 @@ def period_sums(engine: Engine, at: datetime) -> list[PeriodSums]:
 
 
 def areas_seen(
-    engine: Engine, at: datetime, countries: Sequence[str]
+    where: Engine | Source, at: datetime, countries: Sequence[str]
 ) -> dict[tuple[str, int], set[str]]:
     """The areas of the current picture at ``at`` of each of ``countries``, per country
     and area level (what a country ever reported at a level the registry does not hold).
@@ -317,30 +295,26 @@ def areas_seen(
     (which level the cell in use has)."""
     if not countries:
         return {}
-    live = live_submissions(at)
-    c = regional_counts_table
-    query = (
-        select(c.c.country, c.c.area, func.min(c.c.area_level), func.max(c.c.area_level))
-        .join(live, live.c.submission_id == c.c.submission_id)
-        .where(c.c.country.in_(list(countries)))
-        .group_by(c.c.country, c.c.area)
+    source = source_of(where)
+    p = source.picture(at)
+    alive = live(p)
+    c = p.counts.filter(p.counts.country.isin(list(countries)))
+    cells = c.join(alive, c.submission_id == alive.submission_id).select(
+        c.country, c.area, c.area_level
+    )
+    query = cells.group_by(["country", "area"]).aggregate(
+        low=cells.area_level.min(), high=cells.area_level.max()
     )
     seen: dict[tuple[str, int], set[str]] = defaultdict(set)
     mixed: set[str] = set()
-    with engine.connect() as connection:
-        for country, area, low, high in connection.execute(query):
-            if low != high:
-                mixed.add(country)
-            seen[(country, int(low))].add(area)
-        if mixed:
-            for key in [key for key in seen if key[0] in mixed]:
-                del seen[key]
-            cur = _current(at, Filters(countries=sorted(mixed)), ("country", "area_level", "area"))
-            exact = (
-                select(cur.c.country, cur.c.area_level, cur.c.area)
-                .where(cur.c.rank == 1)
-                .distinct()
-            )
-            for country, level, area in connection.execute(exact):
-                seen[(country, int(level))].add(area)
+    for r in source.rows(query):
+        if r["low"] != r["high"]:
+            mixed.add(r["country"])
+        seen[(r["country"], int(r["low"]))].add(r["area"])
+    if mixed:
+        for key in [key for key in seen if key[0] in mixed]:
+            del seen[key]
+        cur = current(p, ("country", "area_level", "area"), Filters(countries=sorted(mixed)))
+        for r in source.rows(cur.distinct()):
+            seen[(r["country"], int(r["area_level"]))].add(r["area"])
     return dict(seen)

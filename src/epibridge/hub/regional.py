@@ -29,12 +29,32 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import Connection, Engine, Table, and_, case, exists, func, insert, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    Table,
+    and_,
+    case,
+    exists,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy import column as sql_column
 from sqlalchemy.orm import aliased
 
 from epibridge.hub.area_counts import CELL_COLUMNS, PopulationLookup
 from epibridge.hub.log import ALWAYS_DIGESTED, RowsDigest
 from epibridge.hub.payload import CASE_STRUCTURE, Payload
+from epibridge.hub.picture_expr import (
+    DatabaseSource,
+    Filters,
+    Source,
+    current_table,
+    ranked,
+    source_of,
+)
 from epibridge.hub.store import read_only
 from epibridge.hub.tables import (
     regional_cases_table,
@@ -50,7 +70,6 @@ BATCH = 10_000
 _COUNT_COLUMNS = tuple(
     c.name for c in regional_counts_table.columns if c.name not in ("row_id", "submission_id")
 )
-_KEY = ("country", "area", "disease", "period_type", "calendar", "period", "sex", "age_band")
 
 
 def _arrow_batches(path: Path, digest: RowsDigest, submission_id: str) -> Iterator[pa.Table]:
@@ -154,19 +173,6 @@ def insert_payload(connection: Connection, submission_id: str, payload: Payload)
     return found
 
 
-@dataclass(frozen=True)
-class Filters:
-    """Optional restrictions of an as-of query. ``period_from`` and ``period_to`` (used by
-    ``counts_as_of`` only) keep the cells whose period starts on or between them
-    (inclusive); the restriction is in the SQL, so a one-week map reads one week (index
-    ``ix_regional_counts_series``)."""
-
-    countries: Sequence[str] = ()
-    diseases: Sequence[str] = ()
-    period_from: date | None = None
-    period_to: date | None = None
-
-
 def live_submissions(at: datetime) -> Any:
     """Submissions received by ``at`` and not replaced by a revision received by ``at``."""
     s = submissions_table
@@ -180,54 +186,36 @@ def live_submissions(at: datetime) -> Any:
 
 
 def _current(
+    engine: Engine,
     at: datetime,
     filters: Filters,
     columns: Sequence[str] | None = None,
     totals_only: bool = False,
 ) -> Any:
-    """The as-of picture's cells as a subquery (the received-last cell of each key among
-    the live submissions), restricted by ``filters`` in the SQL; ``columns`` (default:
-    every column and the lineage) keeps the rows the window sorts narrow. ``totals_only``
-    keeps the total cells (no sex, no age band) before ranking, which ranks them as
-    among all cells since sex and age band are part of a cell's key."""
-    live = live_submissions(at)
+    """The live cells at ``at`` with their ``rank`` (1: the cell the as-of picture uses)
+    as a subquery, restricted by ``filters`` in the SQL; ``columns`` (default: every
+    column and the lineage) keeps the rows the window sorts narrow; ``totals_only``: the
+    total cells only. The window is ``picture_expr.ranked`` (the one the scorecards and
+    Spark run) compiled to the database's SQL and typed here, so that its values come
+    back as the tables' types (dates, booleans, instants in UTC) on every database."""
+    source = DatabaseSource(engine)
     c = regional_counts_table
-    chosen = (
-        [
-            *[c.c[name] for name in _COUNT_COLUMNS],
-            c.c.submission_id,
-            live.c.agreement_id,
-            live.c.received_at,
+    lineage = columns is None
+    names = (*_COUNT_COLUMNS, "submission_id") if columns is None else tuple(columns)
+    typed = [sql_column(name, c.c[name].type) for name in names]
+    if lineage:
+        typed += [
+            sql_column("agreement_id", submissions_table.c.agreement_id.type),
+            sql_column("received_at", submissions_table.c.received_at.type),
         ]
-        if columns is None
-        else [c.c[name] for name in columns]
-    )
-    ranked = select(
-        *chosen,
-        func.row_number()
-        .over(
-            partition_by=[c.c[k] for k in _KEY],
-            order_by=[live.c.received_at.desc(), c.c.submission_id.desc()],
-        )
-        .label("rank"),
-    ).join(live, live.c.submission_id == c.c.submission_id)
-    if filters.countries:
-        ranked = ranked.where(c.c.country.in_(list(filters.countries)))
-    if filters.diseases:
-        ranked = ranked.where(c.c.disease.in_(list(filters.diseases)))
-    if filters.period_from is not None:
-        ranked = ranked.where(c.c.period_start >= filters.period_from)
-    if filters.period_to is not None:
-        ranked = ranked.where(c.c.period_start <= filters.period_to)
-    if totals_only:
-        ranked = ranked.where(c.c.sex.is_(None), c.c.age_band.is_(None))
-    return ranked.subquery("ranked")
+    query = source.query(ranked(source.picture(at), names, filters, totals_only, lineage))
+    return query.columns(*typed, sql_column("rank", Integer)).subquery("ranked")
 
 
 def counts_as_of(engine: Engine, at: datetime, filters: Filters = Filters()) -> pa.Table:
     """The regional counts the hub knew at ``at``, each cell with its lineage."""
     at = utc(at, "the as-of time")
-    sub = _current(at, filters)
+    sub = _current(engine, at, filters)
     query = (
         select(*[col for col in sub.c if col.name != "rank"])
         .where(sub.c.rank == 1)
@@ -242,33 +230,20 @@ BURDEN_CELLS = CELL_COLUMNS
 
 
 def current_cells(
-    engine: Engine, at: datetime, filters: Filters, columns: Sequence[str]
+    engine: Engine | Source, at: datetime, filters: Filters, columns: Sequence[str]
 ) -> pa.Table:
     """The cells of ``counts_as_of`` (same rows, same order) in ``columns`` only (names of
     ``COUNTS_AS_OF`` other than the agreement and the received time): the window sorts
-    narrower rows and no time is read back, which is most of the cost at regional scale."""
+    narrower rows and no time is read back, which is most of the cost at regional scale.
+    Summed where ``engine`` says: the hub's database, or Spark (``picture_expr``)."""
     at = utc(at, "the as-of time")
-    sub = _current(at, filters, (*dict.fromkeys((*columns, "source_row")),))
-    query = (
-        select(*[sub.c[name] for name in columns])
-        .where(sub.c.rank == 1)
-        .order_by(sub.c.country, sub.c.disease, sub.c.area, sub.c.period_start, sub.c.source_row)
-    )
     schema = pa.schema([COUNTS_AS_OF.field(name) for name in columns])
-    with read_only(engine).connect() as connection:
-        rows = connection.execute(query).fetchall()
-    if not rows:
-        return schema.empty_table()
-    return pa.table(
-        {
-            f.name: pa.array(column, f.type)
-            for f, column in zip(schema, zip(*rows, strict=True), strict=True)
-        },
-        schema=schema,
-    )
+    return current_table(source_of(engine), at, filters, schema)
 
 
-def cells_for_burden(engine: Engine, at: datetime, filters: Filters = Filters()) -> pa.Table:
+def cells_for_burden(
+    engine: Engine | Source, at: datetime, filters: Filters = Filters()
+) -> pa.Table:
     """``current_cells`` in the ``BURDEN_CELLS`` columns: what ``burden`` reads."""
     return current_cells(engine, at, filters, BURDEN_CELLS)
 
@@ -318,7 +293,7 @@ def period_totals(engine: Engine, at: datetime, filters: Filters = Filters()) ->
       with a number, and the sum of their cases (what the overview's curve adds up).
     """
     at = utc(at, "the as-of time")
-    sub = _current(at, filters, _TOTALS_COLUMNS)
+    sub = _current(engine, at, filters, _TOTALS_COLUMNS)
     is_total = and_(sub.c.sex.is_(None), sub.c.age_band.is_(None))
     missing = case((sub.c.cases_suppressed | sub.c.cases.is_(None), 1), else_=0)
     clipped = case((sub.c.cases > 0, sub.c.cases), else_=0)
@@ -390,7 +365,7 @@ def total_cell_sums(engine: Engine, at: datetime, filters: Filters = Filters()) 
     their cases, summed in the database (the overview's regional curve)."""
     at = utc(at, "the as-of time")
     columns = ("period_type", "period", "period_start", "period_end", "cases")
-    sub = _current(at, filters, columns, totals_only=True)
+    sub = _current(engine, at, filters, columns, totals_only=True)
     query = (
         select(
             sub.c.period_type,

@@ -17,12 +17,11 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import Engine, Table, case, func, or_, select
 
-from epibridge.hub.quality_sql import as_date
+from epibridge.hub.picture_expr import Filters, as_date
 from epibridge.hub.regional import (
     AS_OF_PERIOD,
     AS_OF_PLACE,
     LINEAGE_FIELDS,
-    Filters,
     aware,
     live_submissions,
 )

@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 
 from epibridge.hub.burden import burden
 from epibridge.hub.intake import HubContext
-from epibridge.hub.regional import BURDEN_CELLS, COUNTS_AS_OF, Filters, cells_for_burden
+from epibridge.hub.picture_expr import Filters
+from epibridge.hub.regional import BURDEN_CELLS, COUNTS_AS_OF, cells_for_burden
 from epibridge.hub.regional_context import burden_inputs
 from epibridge.hub.store import read_only
 from epibridge.hub.tables import regional_counts_table, submissions_table

@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from epibridge.hub.intake import HubContext
-from epibridge.hub.regional import Filters, period_totals
+from epibridge.hub.picture_expr import Filters
+from epibridge.hub.regional import period_totals
 from epibridge.web.areas import name_of
 from epibridge.web.choropleth import MEASURES
 from epibridge.web.curve import PROVISIONAL_DAYS, Point, build_curve

@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from epibridge.hub.regional import Filters, total_cell_sums
+from epibridge.hub.picture_expr import Filters
+from epibridge.hub.regional import total_cell_sums
 from epibridge.web.curve import PROVISIONAL_DAYS, Point, build_curve
 from epibridge.web.pages_map import map_of
 from epibridge.web.viewer import Web
