@@ -36,13 +36,11 @@ from sqlalchemy import (
     Table,
     and_,
     case,
-    exists,
     func,
     insert,
     select,
 )
 from sqlalchemy import column as sql_column
-from sqlalchemy.orm import aliased
 
 from epibridge.hub.area_counts import CELL_COLUMNS, PopulationLookup
 from epibridge.hub.log import ALWAYS_DIGESTED, RowsDigest
@@ -52,6 +50,7 @@ from epibridge.hub.picture_expr import (
     Filters,
     Source,
     current_table,
+    live,
     ranked,
     source_of,
 )
@@ -173,16 +172,14 @@ def insert_payload(connection: Connection, submission_id: str, payload: Payload)
     return found
 
 
-def live_submissions(at: datetime) -> Any:
-    """Submissions received by ``at`` and not replaced by a revision received by ``at``."""
-    s = submissions_table
-    r = aliased(submissions_table)
-    replaced = exists().where(and_(r.c.revision_of == s.c.submission_id, r.c.received_at <= at))
-    return (
-        select(s.c.submission_id, s.c.agreement_id, s.c.received_at)
-        .where(s.c.received_at <= at, ~replaced)
-        .subquery("live")
-    )
+def live_submissions(engine: Engine, at: datetime) -> Any:
+    """Submissions received by ``at`` and not replaced by a revision received by ``at``
+    (``picture_expr.live``, compiled for ``engine``'s database), as a subquery of
+    ``submission_id``, ``agreement_id`` and ``received_at``."""
+    source = DatabaseSource(engine)
+    s = submissions_table.c
+    typed = [sql_column(c.name, c.type) for c in (s.submission_id, s.agreement_id, s.received_at)]
+    return source.query(live(source.picture(at))).columns(*typed).subquery("live")
 
 
 def _current(
@@ -449,7 +446,7 @@ def counts_received(engine: Engine, at: datetime) -> pa.Table:
 def cases_as_of(engine: Engine, at: datetime, filters: Filters = Filters()) -> pa.Table:
     """The released line-list rows the hub knew at ``at``, with their lineage."""
     at = utc(at, "the as-of time")
-    live = live_submissions(at)
+    live = live_submissions(engine, at)
     c = regional_cases_table
     query = (
         select(

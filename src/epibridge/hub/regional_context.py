@@ -59,11 +59,16 @@ DENOMINATORS_AS_OF = pa.schema(
 
 
 def _ranked(
-    table: Table, key: Sequence[str], at: datetime, names: Sequence[str], where: Sequence[Any]
+    engine: Engine,
+    table: Table,
+    key: Sequence[str],
+    at: datetime,
+    names: Sequence[str],
+    where: Sequence[Any],
 ) -> Any:
     """The live rows of ``table`` at ``at`` in ``names`` (and the agreement and received
     time), each ranked within its key, 1 for the one received last."""
-    live = live_submissions(at)
+    live = live_submissions(engine, at)
     return (
         select(
             *[table.c[n] for n in names],
@@ -92,7 +97,7 @@ def _as_of(
     order: Sequence[str],
 ) -> pa.Table:
     names = [f.name for f in schema if f.name not in ("agreement_id", "received_at")]
-    ranked = _ranked(table, key, at, names, where)
+    ranked = _ranked(engine, table, key, at, names, where)
     query = (
         select(*[ranked.c[f.name] for f in schema])
         .where(ranked.c.rank == 1)
@@ -175,7 +180,7 @@ def reporting_sums(engine: Engine, at: datetime, filters: Filters | None = None)
         "reports_on_time",
     )
     t = regional_reporting_table
-    r = _ranked(t, _REPORTING_KEY, at, names, _reporting_where(filters or Filters()))
+    r = _ranked(engine, t, _REPORTING_KEY, at, names, _reporting_where(filters or Filters()))
     known = r.c.reports_on_time.is_not(None)
     query = (
         select(
