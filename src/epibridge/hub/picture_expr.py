@@ -100,24 +100,22 @@ def source_of(where: Engine | Source) -> Source:
     return DatabaseSource(where) if isinstance(where, Engine) else where
 
 
-def _ibis_type(column: Any, sqlite: bool) -> str:
-    kind = column.type
-    if isinstance(kind, UTCDateTime):
-        return "string" if sqlite else "timestamp('UTC')"
-    if isinstance(kind, Date):
-        return "date"
-    if isinstance(kind, Boolean):
-        return "boolean"
-    if isinstance(kind, SmallInteger):
-        return "int16"
-    if isinstance(kind, BigInteger | Integer):
-        return "int64"
-    return "string"
+def arrow_schema(table: Table, sqlite: bool = False) -> pa.Schema:
+    """The Arrow schema of one of the hub's tables (on SQLite an instant is text)."""
+    return pa.schema(
+        [
+            pa.field(
+                c.name,
+                pa.string() if sqlite and isinstance(c.type, UTCDateTime) else _arrow_type(c),
+            )
+            for c in table.columns
+        ]
+    )
 
 
 def ibis_schema(table: Table, sqlite: bool = False) -> ibis.Schema:
     """The Ibis schema of one of the hub's tables (on SQLite an instant is text)."""
-    return ibis.schema({c.name: _ibis_type(c, sqlite) for c in table.columns})
+    return ibis.Schema.from_pyarrow(arrow_schema(table, sqlite))
 
 
 class DatabaseSource:
@@ -244,7 +242,7 @@ def export_tables(
     written: dict[str, int] = {}
     with read_only(engine).connect() as connection:
         for table in tables:
-            schema = pa.schema([pa.field(c.name, _arrow_type(c)) for c in table.columns])
+            schema = arrow_schema(table)
             path = folder / f"{table.name}.parquet"
             partial = path.with_suffix(".parquet.partial")
             result = connection.execution_options(stream_results=True).execute(select(table))
