@@ -26,6 +26,7 @@ ranking (which submission is live, which of several sent cells is the latest):
     uv run python -m benchmarks.bench_hub_queries                        # SQLite; updates the docs
     uv run python -m benchmarks.bench_hub_queries --database postgresql+psycopg://postgres@127.0.0.1:5432/test
     uv run python -m benchmarks.bench_hub_queries --areas 200 --years 1 --diseases 2 --no-docs
+    uv run python -m benchmarks.bench_hub_queries --reuse --spark 'local[2]'   # and on Spark
 """
 
 from __future__ import annotations
@@ -229,13 +230,17 @@ def _timed(run: Callable[[], int], repeat: int) -> dict[str, float]:
     return {"seconds": statistics.median(times), "rows": rows}
 
 
-def measure(url: str, today: date, repeat: int) -> dict[str, dict[str, dict[str, float]]]:
-    """Every query and its baseline, timed on the database at ``url``."""
+def measure(
+    url: str, today: date, repeat: int, spark_master: str | None = None, work: Path = OUT
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Every query and its baseline, timed on the database at ``url``; with
+    ``spark_master``, the scorecards also on Spark (snapshot written under ``work``)."""
     from sqlalchemy import and_, func, select
 
     from epibridge.hub import quality
+    from epibridge.hub.picture_expr import Filters
     from epibridge.hub.quality_cache import StateCache
-    from epibridge.hub.regional import Filters, counts_as_of
+    from epibridge.hub.regional import counts_as_of
     from epibridge.hub.regional_context import denominators_as_of, reporting_as_of
     from epibridge.hub.store import HubStore, read_only
     from epibridge.hub.tables import (
@@ -346,7 +351,32 @@ def measure(url: str, today: date, repeat: int) -> dict[str, dict[str, dict[str,
             "as_of": _timed(cards, max(1, repeat // 3)),
             "plain": _timed(plain(grouped), max(1, repeat // 3)),
         }
+        if spark_master is not None:
+            results[f"scorecards on Spark {spark_master} (snapshot and sums)"] = {
+                "as_of": _spark_cards(engine, now, spark_master, work / "spark-snapshot"),
+                "plain": results["scorecards (every cell)"]["plain"],
+            }
     return results
+
+
+def _spark_cards(engine: Any, now: datetime, master: str, snapshot: Path) -> dict[str, float]:
+    """The scorecards from nothing on Spark: the hub's cells copied to a Parquet snapshot
+    and summed there (``hub scorecards --engine spark``), one run after an untimed one."""
+    from epibridge.engines import spark_session
+    from epibridge.hub import quality
+    from epibridge.hub.picture_expr import SparkSource, export_tables
+    from epibridge.hub.quality_cache import StateCache
+
+    with spark_session(master) as spark:
+
+        def run() -> int:
+            export_tables(engine, snapshot)
+            quality._CACHE = StateCache()
+            cells = SparkSource(spark, snapshot)
+            cards = quality.scorecards(engine, now, cells=cells)
+            return sum(s.periods for s in cards.countries.values())
+
+        return _timed(run, 1)
 
 
 def report(facts: dict[str, Any], results: dict[str, Any], kind: str, repeat: int) -> str:
@@ -388,6 +418,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--reuse", action="store_true", help="time the SQLite hub built last time")
     parser.add_argument("--build-only", action="store_true", help="build the hub, time nothing")
     parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument(
+        "--spark", default=None, metavar="MASTER", help="also the scorecards on Spark (local[2])"
+    )
     args = parser.parse_args(argv)
     work: Path = args.work
     today = date.today()
@@ -418,7 +451,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         if args.build_only:
             return {"facts": facts}
-        results = measure(url, today, args.repeat)
+        results = measure(url, today, args.repeat, args.spark, work)
     finally:
         _drop(args.database, dropped)
     text = report(facts, results, "PostgreSQL" if args.database else "SQLite", args.repeat)

@@ -169,10 +169,15 @@ def test_hub_query_benchmark_times_every_query(tmp_path: Path) -> None:
         "--no-docs",
         "--work",
         str(tmp_path / "hub"),
+        "--spark",
+        "local[2]",
     )
     assert "20 areas x 52 weeks x 2 diseases" in out
     for query in ("one week of the region", "a country's year of reporting", "scorecards"):
         assert query in out
+    spark = next(line for line in out.splitlines() if "scorecards on Spark local[2]" in line)
+    every = next(line for line in out.splitlines() if "scorecards (every cell)" in line)
+    assert spark.split("|")[2] == every.split("|")[2]  # the same rows scored
 
 
 def test_scale_benchmark_runs_small(tmp_path: Path) -> None:
