@@ -12,11 +12,12 @@ and from the command line, as a user runs them.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from epibridge.cli import app
@@ -114,6 +115,16 @@ def test_a_missing_snapshot_is_named(spark: object, tmp_path: Path) -> None:  # 
         SparkSource(spark, tmp_path)
 
 
+def _snapshot(
+    hub: Hub, session: object, folder: Path, hours: float
+) -> tuple[Engine, datetime, SparkSource]:
+    """The hub's database, the moment ``hours`` after ``NOW``, and Spark reading a
+    snapshot of the hub's tables written to ``folder``."""
+    engine = hub.context.store.engine
+    export_tables(engine, folder / "snap")
+    return engine, NOW + timedelta(hours=hours), SparkSource(session, folder / "snap")
+
+
 @pytest.mark.parametrize("hours", [-1, 1, 40, 70, 300])
 def test_period_sums_on_spark_equal_the_database(
     planted: Hub,
@@ -121,10 +132,7 @@ def test_period_sums_on_spark_equal_the_database(
     tmp_path: Path,
     hours: float,
 ) -> None:
-    engine = planted.context.store.engine
-    at = NOW + timedelta(hours=hours)
-    export_tables(engine, tmp_path / "snap")
-    cells = SparkSource(spark, tmp_path / "snap")
+    engine, at, cells = _snapshot(planted, spark, tmp_path, hours)
     on_spark = period_sums(cells, at)
     assert on_spark == period_sums(engine, at)
     assert (len(on_spark) > 0) == (hours > 0)
@@ -143,10 +151,7 @@ def test_burden_on_spark_equals_the_database(
     tmp_path: Path,
     hours: float,
 ) -> None:
-    engine = mixed.context.store.engine
-    at = NOW + timedelta(hours=hours)
-    export_tables(engine, tmp_path / "snap")
-    cells = SparkSource(spark, tmp_path / "snap")
+    engine, at, cells = _snapshot(mixed, spark, tmp_path, hours)
     window = Filters(countries=["KHM"], diseases=["DENGUE"], period_from=WEEKS[1])
     for filters in (Filters(), window):
         on_spark = cells_for_burden(cells, at, filters)
