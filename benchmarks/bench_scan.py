@@ -8,7 +8,12 @@ week), a cluster planted on a border block in the last 2 weeks. Both scans run w
 baseline in the same run is one evaluation of every cylinder on the observed data
 (what a scan without any Monte Carlo costs). Target (issue 6): under 60 s each.
 
+With ``--spark MASTER`` both scans also run with their replicates on Spark (one task per
+block of replicates, ``engines.block_map``), after an untimed run that starts the
+executors; the results must be identical to the ones computed here.
+
     uv run python -m benchmarks.bench_scan             # updates docs/benchmarks.md
+    uv run python -m benchmarks.bench_scan --spark 'local[2]'
     uv run python -m benchmarks.bench_scan --areas 100 --no-docs
 """
 
@@ -53,12 +58,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         candidate_zones,
         llr_high,
         poisson_scan,
+        replicate_blocks,
         space_time_permutation_scan,
     )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--areas", type=int, default=1000)
     parser.add_argument("--replicates", type=int, default=999)
+    parser.add_argument(
+        "--spark", default=None, metavar="MASTER", help="also the scans on Spark (local[2])"
+    )
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(1)
@@ -78,44 +87,73 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     llr_high(observed, expected, total).max()
     one_pass = time.perf_counter() - began
 
-    began = time.perf_counter()
-    perm = space_time_permutation_scan(
-        counts,
-        areas,
-        np.random.default_rng(2),
-        max_weeks=4,
-        replicates=args.replicates,
-        zones=zones,
-    )
-    perm_seconds = time.perf_counter() - began
-    began = time.perf_counter()
-    pois = poisson_scan(
-        counts,
-        population,
-        areas,
-        np.random.default_rng(3),
-        max_weeks=4,
-        max_share=0.05,
-        replicates=args.replicates,
-    )
-    pois_seconds = time.perf_counter() - began
-
     def describe(result: Any) -> str:
         top = result.most_likely
         if top is None:
             return "none"
         return f"{len(top.areas)} areas, p = {top.p_value:.3f}, cross-border = {top.cross_border}"
 
+    def scans(map_blocks: Any = None) -> tuple[Any, float, Any, float]:
+        began = time.perf_counter()
+        perm = space_time_permutation_scan(
+            counts,
+            areas,
+            np.random.default_rng(2),
+            max_weeks=4,
+            replicates=args.replicates,
+            zones=zones,
+            map_blocks=map_blocks,
+        )
+        perm_seconds = time.perf_counter() - began
+        began = time.perf_counter()
+        pois = poisson_scan(
+            counts,
+            population,
+            areas,
+            np.random.default_rng(3),
+            max_weeks=4,
+            max_share=0.05,
+            replicates=args.replicates,
+            map_blocks=map_blocks,
+        )
+        return perm, perm_seconds, pois, time.perf_counter() - began
+
+    perm, perm_seconds, pois, pois_seconds = scans()
+    blocks = len(replicate_blocks(args.replicates, len(zones.members), 4))
+    spark_rows: list[str] = []
+    spark_seconds: dict[str, float] = {}
+    if args.spark:
+        from epibridge.engines import block_map, spark_session
+
+        with spark_session(args.spark) as spark:
+            run = block_map("spark", spark)
+            scans(run)  # untimed: starts the executors' Python workers
+            s_perm, spark_seconds["permutation"], s_pois, spark_seconds["poisson"] = scans(run)
+        for here, there in ((perm, s_perm), (pois, s_pois)):
+            if not (
+                np.array_equal(here.null_max_llr, there.null_max_llr)
+                and here.clusters == there.clusters
+            ):
+                raise SystemExit(f"the {here.model} scan differs on Spark {args.spark}")
+        spark_rows = [
+            f"| space-time permutation scan on Spark {args.spark} | "
+            f"{spark_seconds['permutation']:.1f} | {describe(s_perm)} (identical) |",
+            f"| Poisson scan on Spark {args.spark} | {spark_seconds['poisson']:.1f} | "
+            f"{describe(s_pois)} (identical) |",
+        ]
+
     text = "\n".join(
         [
             f"{args.areas:,} areas x {WEEKS} weeks, {len(zones.members):,} candidate zones "
-            f"(built in {zone_seconds:.2f} s), windows 1-4 weeks, {args.replicates} replicates.",
+            f"(built in {zone_seconds:.2f} s), windows 1-4 weeks, {args.replicates} replicates "
+            f"(the permutation scan's in {blocks} blocks).",
             "",
             "| stage | seconds | most likely cluster |",
             "|---|---:|---|",
             f"| baseline: every cylinder evaluated once, no Monte Carlo | {one_pass:.3f} | |",
             f"| space-time permutation scan | {perm_seconds:.1f} | {describe(perm)} |",
             f"| Poisson scan with population | {pois_seconds:.1f} | {describe(pois)} |",
+            *spark_rows,
             "",
             "Target: under 60 s each: "
             + ("met." if max(perm_seconds, pois_seconds) < 60 else "NOT met."),
@@ -124,7 +162,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(text)
     if not args.no_docs:
         update_docs(text, machine(), DOCS, MARKERS, "## Space-time scans at regional size")
-    return {"permutation": perm_seconds, "poisson": pois_seconds, "zones": len(zones.members)}
+    return {
+        "permutation": perm_seconds,
+        "poisson": pois_seconds,
+        "zones": len(zones.members),
+        "blocks": blocks,
+        **{f"spark_{k}": v for k, v in spark_seconds.items()},
+    }
 
 
 if __name__ == "__main__":

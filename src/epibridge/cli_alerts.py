@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from epibridge.cli_engine import EngineOption, SparkMasterOption
 from epibridge.detection import Method
 
 if TYPE_CHECKING:
@@ -196,12 +197,16 @@ def raise_(
         str | None,
         typer.Option("--as-of", help="Use the counts the hub held then (ISO 8601). Default: now."),
     ] = None,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
     home: HomeOption = None,
 ) -> None:
     """Scan and detect over the hub's current counts of a disease; raise or merge alerts."""
     import numpy as np
 
+    from epibridge.cli_engine import engine_session
     from epibridge.cli_hub import _as_of
+    from epibridge.engines import block_map
     from epibridge.hub.alert_signals import Signal, cluster_signals, temporal_signals
     from epibridge.hub.alerts import raise_alerts
     from epibridge.hub.picture_expr import Filters
@@ -214,18 +219,26 @@ def raise_(
     with hub.open_store() as store:
         cells = counts_as_of(store.engine, _as_of(as_of), Filters(diseases=(disease,)))
     signals: list[Signal] = []
-    try:
-        scan = regional_scan(
-            cells, disease, np.random.default_rng(seed), weeks=scan_weeks, replicates=replicates
-        )
-        signals += cluster_signals(scan, disease, threshold)
-    except SignalError as exc:
-        console.print(f"[yellow]no scan[/]: {escape(str(exc))}", soft_wrap=True)
-    try:
-        found = regional_detect(cells, disease, method=method, weeks=weeks)
-        signals += temporal_signals(found.alarms, method)
-    except TemporalError as exc:
-        console.print(f"[yellow]no temporal detection[/]: {escape(str(exc))}", soft_wrap=True)
+    with engine_session(engine, spark_master) as spark:
+        try:
+            scan = regional_scan(
+                cells,
+                disease,
+                np.random.default_rng(seed),
+                weeks=scan_weeks,
+                replicates=replicates,
+                map_blocks=block_map(engine, spark),
+            )
+            signals += cluster_signals(scan, disease, threshold)
+        except SignalError as exc:
+            console.print(f"[yellow]no scan[/]: {escape(str(exc))}", soft_wrap=True)
+        try:
+            found = regional_detect(
+                cells, disease, method=method, weeks=weeks, engine=engine, spark=spark
+            )
+            signals += temporal_signals(found.alarms, method)
+        except TemporalError as exc:
+            console.print(f"[yellow]no temporal detection[/]: {escape(str(exc))}", soft_wrap=True)
     with hub.open_store() as store:
         report = raise_alerts(store.engine, signals, now, config=config)
     console.print(

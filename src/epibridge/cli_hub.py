@@ -464,26 +464,33 @@ def scan(
     ] = 999,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the Monte Carlo replicates.")] = 1,
     as_of: AsOfOption = None,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
     home: HubHomeOption = None,
 ) -> None:
     """Space-time clusters of a disease across borders (prospective permutation scan)."""
     import numpy as np
 
+    from epibridge.cli_engine import engine_session
+    from epibridge.engines import block_map
     from epibridge.hub.home import HubHome
+    from epibridge.hub.picture_expr import Filters
     from epibridge.hub.regional import counts_as_of
     from epibridge.hub.signals import regional_scan
 
     at = _as_of(as_of)
     with HubHome(_hub_home(home)).open_store() as store:
-        cells = counts_as_of(store.engine, at)
-    found = regional_scan(
-        cells,
-        disease,
-        np.random.default_rng(seed),
-        weeks=weeks,
-        max_weeks=max_weeks,
-        replicates=replicates,
-    )
+        cells = counts_as_of(store.engine, at, Filters(diseases=(disease,)))
+    with engine_session(engine, spark_master) as spark:
+        found = regional_scan(
+            cells,
+            disease,
+            np.random.default_rng(seed),
+            weeks=weeks,
+            max_weeks=max_weeks,
+            replicates=replicates,
+            map_blocks=block_map(engine, spark),
+        )
     table = Table(
         title=f"{disease} space-time clusters, weeks {found.weeks[0]} to {found.weeks[-1]}"
     )

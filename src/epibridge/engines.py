@@ -6,6 +6,10 @@ splits the series into partitions that Spark's executors run, each through the v
 same function, and stacks their results in the original order. Every series is treated
 on its own, so the result is the same either way (``tests/test_engines.py``).
 
+The space-time scans split their Monte Carlo replicates into blocks, each with its own
+random stream (``algorithms/scan.py``); ``block_map`` runs the blocks in turn here or as
+one Spark task each, and the p-values are the same either way.
+
 Spark is found through ``--spark-master`` (``local[2]``, ``spark://host:7077``, ...), else
 the standard Spark configuration (``spark-defaults.conf``, ``SPARK_MASTER``), else
 ``local[*]``. PySpark and Java 17 are needed only for ``spark``: ``pip install
@@ -17,9 +21,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import numpy as np
 
@@ -28,6 +33,11 @@ from epibridge.model.errors import EpibridgeError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from epibridge.algorithms.scan import BlockMap
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 Engine = Literal["duckdb", "spark"]
 ENGINES: tuple[Engine, ...] = ("duckdb", "spark")
@@ -123,6 +133,42 @@ def _run_block(kernel: Kernel, block: tuple[np.ndarray, np.ndarray | None]) -> O
     return kernel(*block)
 
 
+def _apply(shared: Any, item: Any) -> Any:
+    return shared.value(item)
+
+
+class SparkBlocks:
+    """A ``scan.BlockMap`` on Spark: one task per item, ``work`` broadcast once (the
+    scans' zones and expected counts are shared by every block, and are not shipped
+    with each task); results come back in the items' order."""
+
+    def __init__(self, spark: Any) -> None:
+        self.spark = spark
+
+    def __call__(self, work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+        if not items:
+            return []
+        context = self.spark.sparkContext
+        shared = context.broadcast(work)
+        try:
+            rdd = context.parallelize(list(items), len(items))
+            return cast("list[_R]", rdd.map(partial(_apply, shared)).collect())
+        finally:
+            shared.destroy()
+
+
+def block_map(engine: Engine = "duckdb", spark: Any = None) -> BlockMap:
+    """Where the scans' Monte Carlo blocks run: in turn here (``duckdb``), or one Spark
+    task each on ``spark`` (a session from ``spark_session``)."""
+    if engine == "duckdb":
+        from epibridge.algorithms.scan import run_here
+
+        return run_here
+    if spark is None:
+        raise EngineError("--engine spark needs a Spark session (engines.spark_session)")
+    return SparkBlocks(spark)
+
+
 def by_series(
     kernel: Kernel,
     observed: np.ndarray,
@@ -138,16 +184,11 @@ def by_series(
     ``PARTITIONS_PER_CORE`` per core of the cluster)."""
     if engine == "duckdb":
         return kernel(observed, population)
-    if spark is None:
-        raise EngineError("--engine spark needs a Spark session (engines.spark_session)")
+    run = block_map(engine, spark)
     blocks = [
         (observed[rows], None if population is None else population[rows])
         for rows in _blocks(observed.shape[0], partitions, spark.sparkContext.defaultParallelism)
     ]
     if not blocks:
         return kernel(observed, population)
-    from functools import partial
-
-    rdd = spark.sparkContext.parallelize(blocks, len(blocks))
-    parts: list[Outputs] = rdd.map(partial(_run_block, kernel)).collect()
-    return Outputs.stacked(parts)
+    return Outputs.stacked(run(partial(_run_block, kernel), blocks))

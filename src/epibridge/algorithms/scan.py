@@ -39,6 +39,12 @@ p-value of a cluster is rank / (R + 1), its rank being 1 + the number of replica
 *largest* LLR is at least its own (SaTScan's rule, also for secondary clusters), and its
 recurrence interval is 1 / p analysis periods (one analysis per time point).
 
+The replicates are drawn in blocks of at most ``REPLICATES_PER_BLOCK`` (fewer when a
+block's cylinder sums would outgrow ``_CHUNK_CELLS``), each from its own child stream of
+the generator passed in (``Generator.spawn``). The split depends on the scan's size only,
+so the blocks can run anywhere — in turn in this process, or as Spark tasks
+(``engines.block_map``) — and give the same p-values.
+
 Secondary clusters are the next-best cylinders sharing no area with a better one
 (SaTScan's "no geographical overlap"); since every window ends at the last time point,
 any two cylinders overlap in time.
@@ -57,7 +63,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -79,6 +85,19 @@ DISTANCE_TOLERANCE_KM: Final = 1e-6
 MIN_REPLICATES: Final = 999
 #: cylinder sums held at once while simulating (zones x windows x replicates), ~32 MB
 _CHUNK_CELLS: Final = 4_000_000
+#: Monte Carlo replicates drawn together from one random stream of their own: the unit
+#: the null distribution is split into (run in turn here; one Spark task each on Spark)
+REPLICATES_PER_BLOCK: Final = 100
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+class BlockMap(Protocol):
+    """Runs ``work`` on every item and returns the results in the items' order: here
+    (:func:`run_here`) or on Spark (``engines.block_map``)."""
+
+    def __call__(self, work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]: ...
 
 
 class ScanParameterError(ReasonedError, ValueError):
@@ -334,12 +353,16 @@ def space_time_permutation_scan(
     replicates: int = MIN_REPLICATES,
     max_clusters: int = 10,
     zones: Zones | None = None,
+    map_blocks: BlockMap | None = None,
 ) -> ScanResult:
     """Kulldorff's prospective space-time permutation scan of ``counts`` (area x time).
 
     ``max_weeks`` is the longest window (default half the period, as SaTScan);
     ``max_share`` the largest zone as a share of the areas (ignored when ``zones`` is
-    given); ``replicates`` the number of Monte Carlo permutations (at least 999).
+    given); ``replicates`` the number of Monte Carlo permutations (at least 999), drawn
+    in blocks (:func:`replicate_blocks`) that ``map_blocks`` runs (default: in turn, here;
+    ``engines.block_map`` for Spark): each block has its own child stream of ``rng``, so
+    the result is the same wherever the blocks run.
     """
     y = _checked_counts(counts, areas)
     weeks = _checked_weeks(max_weeks, y.shape[1])
@@ -354,36 +377,14 @@ def space_time_permutation_scan(
     observed = _zone_sums(member, _recent_sums(y, weeks))
     llr = llr_high(observed, expected, total)
 
-    # The permutation null shuffles the cases' times among the cases, area totals and time
-    # totals fixed: the table of counts is then multivariate hypergeometric. Only the last
-    # `weeks` time points are told apart (cell j = j + 1 points back; cell `weeks` = all
-    # earlier ones), so each replicate is drawn area by area and cell by cell with
-    # hypergeometric draws vectorized over the replicates: the cost grows with areas x
-    # weeks, not with the number of cases.
+    # The null's margins: each area's cases and the cases of each recent time point
+    # (`_PermutationDraws` says how replicates are drawn from them).
     area_totals = y.sum(axis=1).astype(np.int64)
     recent = y[:, ::-1][:, :weeks].sum(axis=0)
     cell_totals = np.append(recent, y.sum() - recent.sum()).astype(np.int64)
 
-    def simulate(n: int) -> FloatArray:
-        remaining = np.broadcast_to(cell_totals, (n, weeks + 1)).copy()
-        table = np.zeros((n, y.shape[0], weeks + 1), dtype=np.int64)
-        for i, cases in enumerate(area_totals):
-            if cases == 0:
-                continue
-            left = np.full(n, cases, dtype=np.int64)
-            pool = remaining.sum(axis=1)
-            for j in range(weeks):
-                good = remaining[:, j]
-                pool = pool - good
-                drawn = rng.hypergeometric(good, pool, left)
-                table[:, i, j] = drawn
-                remaining[:, j] -= drawn
-                left -= drawn
-            table[:, i, weeks] = left
-            remaining[:, weeks] -= left
-        return np.cumsum(table[:, :, :weeks], axis=2).astype(np.float64)
-
-    null_max = _null_maxima(simulate, member, expected, total, replicates)
+    draws = _PermutationDraws(area_totals, cell_totals, weeks)
+    null_max = _null_maxima(draws, member, expected, total, replicates, rng, map_blocks)
     return _result(
         "space-time permutation",
         areas,
@@ -410,6 +411,7 @@ def poisson_scan(
     replicates: int = MIN_REPLICATES,
     max_clusters: int = 10,
     zones: Zones | None = None,
+    map_blocks: BlockMap | None = None,
 ) -> ScanResult:
     """Kulldorff's prospective Poisson space-time scan of ``counts`` (area x time).
 
@@ -439,12 +441,8 @@ def poisson_scan(
     pvals /= pvals.sum()
     n_cases = int(total)
 
-    def simulate(n: int) -> FloatArray:
-        draws = rng.multinomial(n_cases, pvals, size=n)[:, :-1]
-        table = draws.reshape(n, y.shape[0], weeks)
-        return np.cumsum(table, axis=2).astype(np.float64)
-
-    null_max = _null_maxima(simulate, member, expected, total, replicates)
+    draws = _PoissonDraws(n_cases, pvals, y.shape[0], weeks)
+    null_max = _null_maxima(draws, member, expected, total, replicates, rng, map_blocks)
     return _result(
         "poisson",
         areas,
@@ -470,27 +468,112 @@ def _recent_sums(values: FloatArray, weeks: int) -> FloatArray:
     return np.cumsum(values[:, ::-1], axis=1)[:, :weeks]
 
 
+@dataclass(frozen=True)
+class _PermutationDraws:
+    """Permutation-null replicates: cumulative recent sums (replicate x area x window).
+
+    Shuffling the cases' times among the cases, area totals and time totals fixed, makes
+    the table of counts multivariate hypergeometric. Only the last ``weeks`` time points
+    are told apart (cell j = j + 1 points back; cell ``weeks`` = all earlier ones), so
+    each replicate is drawn area by area and cell by cell with hypergeometric draws
+    vectorized over the replicates: the cost grows with areas x weeks, not with the
+    number of cases.
+    """
+
+    area_totals: NDArray[np.int64]
+    cell_totals: NDArray[np.int64]
+    weeks: int
+
+    def __call__(self, rng: np.random.Generator, n: int) -> FloatArray:
+        weeks = self.weeks
+        remaining = np.broadcast_to(self.cell_totals, (n, weeks + 1)).copy()
+        table = np.zeros((n, self.area_totals.size, weeks + 1), dtype=np.int64)
+        for i, cases in enumerate(self.area_totals):
+            if cases == 0:
+                continue
+            left = np.full(n, cases, dtype=np.int64)
+            pool = remaining.sum(axis=1)
+            for j in range(weeks):
+                good = remaining[:, j]
+                pool = pool - good
+                drawn = rng.hypergeometric(good, pool, left)
+                table[:, i, j] = drawn
+                remaining[:, j] -= drawn
+                left -= drawn
+            table[:, i, weeks] = left
+            remaining[:, weeks] -= left
+        return np.cumsum(table[:, :, :weeks], axis=2).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class _PoissonDraws:
+    """Poisson-null replicates: the C cases drawn multinomially over population-time."""
+
+    n_cases: int
+    pvals: FloatArray
+    n_areas: int
+    weeks: int
+
+    def __call__(self, rng: np.random.Generator, n: int) -> FloatArray:
+        draws = rng.multinomial(self.n_cases, self.pvals, size=n)[:, :-1]
+        table = draws.reshape(n, self.n_areas, self.weeks)
+        return np.cumsum(table, axis=2).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class NullBlock:
+    """The largest LLR of each replicate of one block, drawn from the block's own stream.
+
+    Everything a block needs travels with it (the draws, the zones, the expected
+    counts), so a block runs the same wherever it runs: in this process or as a Spark
+    task (``engines.block_map``).
+    """
+
+    draws: Callable[[np.random.Generator, int], FloatArray]
+    member: sparse.csr_matrix
+    expected: FloatArray
+    total: float
+
+    def __call__(self, block: tuple[np.random.Generator, int]) -> FloatArray:
+        rng, n = block
+        n_zones, weeks = self.expected.shape
+        sums = self.draws(rng, n)  # (n, area, window)
+        flat = np.transpose(sums, (1, 0, 2)).reshape(sums.shape[1], n * weeks)
+        observed = _zone_sums(self.member, flat).reshape(n_zones, n, weeks)
+        scores = llr_high(observed, self.expected[:, None, :], self.total)
+        return np.asarray(scores.max(axis=(0, 2)), dtype=np.float64)
+
+
+def replicate_blocks(replicates: int, n_zones: int, weeks: int) -> list[int]:
+    """The replicates' split into blocks: at most ``REPLICATES_PER_BLOCK`` each, fewer
+    when one block's cylinder sums would outgrow ``_CHUNK_CELLS``. It depends on the
+    scan's size only, never on the machine or engine, so the result does not either."""
+    size = max(1, min(REPLICATES_PER_BLOCK, _CHUNK_CELLS // max(1, n_zones * weeks)))
+    whole, rest = divmod(replicates, size)
+    return [size] * whole + ([rest] if rest else [])
+
+
+def run_here(work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+    """The default ``map_blocks``: every block in turn, in this process."""
+    return [work(item) for item in items]
+
+
 def _null_maxima(
-    simulate: Callable[[int], FloatArray],
+    draws: Callable[[np.random.Generator, int], FloatArray],
     member: sparse.csr_matrix,
     expected: FloatArray,
     total: float,
     replicates: int,
+    rng: np.random.Generator,
+    map_blocks: BlockMap | None,
 ) -> FloatArray:
-    """The largest LLR of each replicate, simulated in chunks that fit ``_CHUNK_CELLS``."""
-    n_zones, weeks = expected.shape
-    chunk = max(1, min(replicates, _CHUNK_CELLS // max(1, n_zones * weeks)))
-    maxima = np.empty(replicates)
-    done = 0
-    while done < replicates:
-        n = min(chunk, replicates - done)
-        sums = simulate(n)  # (n, area, window)
-        flat = np.transpose(sums, (1, 0, 2)).reshape(sums.shape[1], n * weeks)
-        observed = _zone_sums(member, flat).reshape(n_zones, n, weeks)
-        scores = llr_high(observed, expected[:, None, :], total)
-        maxima[done : done + n] = scores.max(axis=(0, 2))
-        done += n
-    return maxima
+    """The largest LLR of each replicate: blocks of replicates, each drawn from its own
+    child of ``rng`` (``Generator.spawn``) and run by ``map_blocks``, in order."""
+    sizes = replicate_blocks(replicates, *expected.shape)
+    blocks = list(zip(rng.spawn(len(sizes)), sizes, strict=True))
+    work = NullBlock(draws, member, expected, total)
+    parts = (map_blocks or run_here)(work, blocks)
+    return np.concatenate(parts)
 
 
 def _result(

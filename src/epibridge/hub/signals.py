@@ -7,7 +7,8 @@ every centroid, kept only when their areas are connected through shared borders
 (``registry.geography.adjacency``, cross-border pairs included), and Kulldorff's
 prospective space-time permutation scan (``algorithms/scan.py``) looks for the most
 likely clusters in the last weeks. A cluster whose areas belong to two or more countries
-is a cross-border signal.
+is a cross-border signal. The scan's Monte Carlo replicates run here or on Spark
+(``engines.block_map``), with the same result.
 
 Cells withheld by disclosure control (1 to k-1 cases) count as 0: the scan can only miss
 a small cluster because of them, never invent one. Areas without coordinates in the
@@ -25,6 +26,7 @@ import pyarrow as pa
 
 from epibridge.algorithms.scan import (
     MIN_REPLICATES,
+    BlockMap,
     ScanAreas,
     ScanResult,
     candidate_zones,
@@ -58,8 +60,12 @@ def regional_scan(
     max_weeks: int | None = 4,
     max_share: float = 0.25,
     replicates: int = MIN_REPLICATES,
+    map_blocks: BlockMap | None = None,
 ) -> RegionalScan:
-    """Scan the last ``weeks`` weeks of ``disease`` in ``cells`` for space-time clusters."""
+    """Scan the last ``weeks`` weeks of ``disease`` in ``cells`` for space-time clusters.
+
+    ``map_blocks`` runs the Monte Carlo replicates' blocks (``engines.block_map``: here
+    by default, or on Spark); the result is the same either way."""
     weekly = [c for c in area_counts(cells) if c.disease == disease and c.period_type == "week"]
     if not weekly:
         raise SignalError(f"the hub holds no weekly counts of {disease} to scan")
@@ -93,6 +99,12 @@ def regional_scan(
     edges = [(a.code_a, a.code_b) for a in adjacency()]
     zones = connected_zones(candidate_zones(areas, max_share), areas, edges)
     result = space_time_permutation_scan(
-        matrix, areas, rng, max_weeks=max_weeks, replicates=replicates, zones=zones
+        matrix,
+        areas,
+        rng,
+        max_weeks=max_weeks,
+        replicates=replicates,
+        zones=zones,
+        map_blocks=map_blocks,
     )
     return RegionalScan(result, areas, week_starts, skipped, suppressed)
