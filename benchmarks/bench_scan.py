@@ -14,13 +14,18 @@ executors; the results must be identical to the ones computed here.
 
     uv run python -m benchmarks.bench_scan             # updates docs/benchmarks.md
     uv run python -m benchmarks.bench_scan --spark 'local[2]'
+    uv run python -m benchmarks.bench_scan --spark cluster --no-docs   # 2 workers, here
     uv run python -m benchmarks.bench_scan --areas 100 --no-docs
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,6 +58,19 @@ def _map(n_areas: int, rng: np.random.Generator) -> tuple[Any, np.ndarray, np.nd
     return ScanAreas.of(codes, countries, lon, lat), population, counts
 
 
+@contextmanager
+def _master(name: str) -> Iterator[str]:
+    """``name``, or for ``cluster`` the URL of a standalone master with two one-core
+    workers started on this machine for the run (``tests/spark_cluster.py``)."""
+    if name != "cluster":
+        yield name
+        return
+    from tests.spark_cluster import standalone
+
+    with tempfile.TemporaryDirectory() as work, standalone(2, Path(work)) as cluster:
+        yield cluster.master_url
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from epibridge.algorithms.scan import (
         candidate_zones,
@@ -66,7 +84,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--areas", type=int, default=1000)
     parser.add_argument("--replicates", type=int, default=999)
     parser.add_argument(
-        "--spark", default=None, metavar="MASTER", help="also the scans on Spark (local[2])"
+        "--spark",
+        default=None,
+        metavar="MASTER",
+        help="also the scans on Spark: a master URL (local[2]), or 'cluster' for a standalone "
+        "master and two one-core workers started on this machine",
     )
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
@@ -91,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         top = result.most_likely
         if top is None:
             return "none"
-        return f"{len(top.areas)} areas, p = {top.p_value:.3f}, cross-border = {top.cross_border}"
+        return f"{len(top.areas)} areas, p = {top.p_value:.4f}, cross-border = {top.cross_border}"
 
     def scans(map_blocks: Any = None) -> tuple[Any, float, Any, float]:
         began = time.perf_counter()
@@ -125,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.spark:
         from epibridge.engines import block_map, spark_session
 
-        with spark_session(args.spark) as spark:
+        with _master(args.spark) as master, spark_session(master) as spark:
             run = block_map("spark", spark)
             scans(run)  # untimed: starts the executors' Python workers
             s_perm, spark_seconds["permutation"], s_pois, spark_seconds["poisson"] = scans(run)
