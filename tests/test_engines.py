@@ -98,6 +98,13 @@ def test_the_command_line_runs_on_spark(tmp_path: Path) -> None:
     assert outputs["spark"] == outputs["duckdb"]
 
 
+def test_spark_options_without_the_spark_engine_are_named(tmp_path: Path) -> None:
+    data = _long(REFERENCE / "ha.csv", tmp_path / "ha.csv")
+    done = run("detect", str(data), "--method", "ears-c1", "--spark-master", "local[2]")
+    assert done.returncode == 0, done.stderr
+    assert "note: --spark-master is ignored with --engine duckdb" in done.stderr
+
+
 def test_spark_without_a_session_is_a_clear_error() -> None:
     with pytest.raises(EngineError, match="needs a Spark session"):
         by_series(KERNELS["ears-c1"], _hepatitis(), engine="spark")

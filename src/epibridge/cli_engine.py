@@ -42,10 +42,24 @@ SparkMasterOption = Annotated[
 ]
 
 
+def _ignored(engine: str, *options: tuple[str, object]) -> None:
+    """Say so when Spark's options are given to a command that will not use Spark."""
+    from rich.console import Console
+
+    given = [name for name, value in options if value is not None]
+    if given:
+        Console(stderr=True, highlight=False).print(
+            f"note: {' and '.join(given)} {'is' if len(given) == 1 else 'are'} ignored with "
+            f"--engine {engine}; add --engine spark to run on Spark",
+            soft_wrap=True,
+        )
+
+
 @contextmanager
 def engine_session(engine: Engine, master: str | None) -> Iterator[Any]:
     """A Spark session for ``--engine spark`` (None for ``duckdb``), stopped at the end."""
     if engine != "spark":
+        _ignored(engine, ("--spark-master", master))
         yield None
         return
     with spark_session(master) as spark:
@@ -64,6 +78,7 @@ def hub_cells(
     from epibridge.hub.picture_expr import DatabaseSource, SparkSource, export_tables
 
     if engine != "spark":
+        _ignored(engine, ("--spark-master", master), ("--snapshot", snapshot))
         yield DatabaseSource(database)
         return
     folder = snapshot or hub_folder / "spark-snapshot"
