@@ -3,14 +3,14 @@
 The Monte Carlo replicates are split into blocks whose size depends on the scan only,
 each drawn from its own child stream of the seed (``scan.replicate_blocks``); Spark runs
 one task per block (``engines.SparkBlocks``) and the blocks come back in order. Both
-scans, the hub's regional scan and the commands that run it (``hub scan``, ``hub alerts
-raise``) are compared here, as a user runs them.
+scans, the hub's regional scan and detection of the synthetic Mekong scenario, and the
+commands that run them (``hub scan``, ``hub alerts raise``) are compared here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,7 +31,11 @@ from epibridge.algorithms.scan import (
 from epibridge.cli import app
 from epibridge.engines import EngineError, SparkBlocks, block_map
 from epibridge.hub.alert_store import list_alerts
+from epibridge.hub.regional import COUNTS_AS_OF
+from epibridge.hub.signals import regional_scan
+from epibridge.hub.temporal import regional_detect
 from epibridge.model.schema import RELEASE_COUNTS
+from epibridge.scenario.mekong import Scenario, generate
 from tests.hub import test_intake
 from tests.hub.test_intake import NOW, Hub
 from tests.hub.test_regional import A, _send
@@ -148,6 +152,59 @@ def test_both_scans_are_identical_on_spark(spark: Any, model: str) -> None:  # n
     there = _scan(model, map_blocks=block_map("spark", spark))
     _same(here, there)
     assert len(replicate_blocks(999, here.llr.shape[0], 3)) == 10  # ten Spark tasks
+
+
+def _scenario_cells(scenario: Scenario) -> pa.Table:
+    """The synthetic Mekong scenario's true weekly dengue counts as the hub's cells."""
+    counts = scenario.counts.to_pylist()
+    received = datetime(2026, 11, 24, tzinfo=UTC)
+    rows = []
+    for r in counts:
+        year, week, _ = r["week_start"].isocalendar()
+        rows.append(
+            {
+                "source_row": 0,
+                "country": r["country"],
+                "area": r["area"],
+                "area_level": 1,
+                "disease": "DENGUE",
+                "period": f"{year}-W{week:02d}",
+                "period_type": "week",
+                "calendar": "iso",
+                "period_start": r["week_start"],
+                "period_end": r["week_start"] + timedelta(days=6),
+                "cases": r["cases"],
+                "cases_suppressed": False,
+                "deaths": r["deaths"],
+                "deaths_suppressed": False,
+                "submission_id": f"s-{r['country']}",
+                "agreement_id": "a",
+                "received_at": received,
+            }
+        )
+    return pa.Table.from_pylist(rows, COUNTS_AS_OF)
+
+
+def test_the_scenarios_detection_and_scan_are_identical_on_spark(spark: Any) -> None:  # noqa: F811
+    """The hub's detection and cross-border scan of the synthetic Mekong scenario, as the
+    demo runs them, give the same alarms and clusters on Spark; the planted cross-border
+    outbreak is the most likely cluster on both."""
+    scenario = generate(date(2026, 11, 23))
+    cells = _scenario_cells(scenario)
+    here = regional_scan(cells, "DENGUE", np.random.default_rng(2026), weeks=26)
+    there = regional_scan(
+        cells, "DENGUE", np.random.default_rng(2026), weeks=26, map_blocks=block_map("spark", spark)
+    )
+    _same(here.result, there.result)
+    top = here.result.most_likely
+    assert top is not None and top.cross_border and top.p_value == pytest.approx(1 / 1000)
+    planted = next(o for o in scenario.outbreaks if len(o.countries) > 1)
+    assert set(planted.areas) <= set(top.areas)
+    found = regional_detect(cells, "DENGUE", method="noufaily", weeks=4)
+    on_spark = regional_detect(
+        cells, "DENGUE", method="noufaily", weeks=4, engine="spark", spark=spark
+    )
+    assert on_spark.points.equals(found.points) and on_spark.alarms.num_rows > 0
 
 
 def test_spark_blocks_keep_the_items_order(spark: Any) -> None:  # noqa: F811
