@@ -301,8 +301,8 @@ def _load(backend: Backend, watch: Watch, profile: Profile, inputs: Sequence[Pat
         # Case ids are compared across all inputs of the run, not file by file.
         watch.step("looking for repeated case ids")
         named = [(item.summary.file, item.table) for item in loaded]
-        clashes = clashing(id_hashes(named, profile).to_pyarrow().column("_h"))
-        repeated = repeated_ids(named, profile, clashes).to_pyarrow()
+        clashes = clashing(backend.to_arrow(id_hashes(named, profile)).column("_h"))
+        repeated = backend.to_arrow(repeated_ids(named, profile, clashes))
         for item in loaded:
             item.found = replace(item.found, repeated_ids=repeated)
     return loaded
@@ -456,7 +456,9 @@ def _quarantine_of(
     if not harmonized.row_local or written is None:
         return harmonized.quarantine()
     mine = written.filter(written["source_file"] == name).select("source_record")
-    missing = _missing(table.select(RECORD).to_pyarrow().column(0), mine.to_pyarrow().column(0))
+    missing = _missing(
+        backend.to_arrow(table.select(RECORD)).column(0), backend.to_arrow(mine).column(0)
+    )
     # The few records not written are fetched first and harmonized on their own: left
     # inside one expression, the engine may reorder the joins and harmonize every record
     # before dropping the written ones.
