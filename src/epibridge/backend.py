@@ -84,22 +84,6 @@ class Backend:
     def read_parquet(self, path: Path) -> ir.Table:
         return self.con.read_parquet(path)
 
-    def to_arrow(self, expr: ir.Table) -> pa.Table:
-        """The rows of ``expr`` in this process, as an Arrow table of its schema.
-
-        Ibis collects a Spark result through pandas (``toPandas``: every value a Python
-        object first); Spark's own ``toArrow`` brings the executors' Arrow batches as
-        they are, which for a column per record (the record numbers, the case ids'
-        hashes) is a fraction of the time and memory.
-        """
-        if self.is_duckdb:
-            return expr.to_pyarrow()
-        schema = expr.schema().to_pyarrow()
-        # as Ibis's own execute does first: in-memory tables become Spark views
-        self.con._run_pre_execute_hooks(expr)
-        got = self.spark.sql(self.con.compile(expr)).toArrow()
-        return got.rename_columns(schema.names).cast(schema)
-
     def to_parquet(self, expr: ir.Table, path: Path) -> None:
         """Write ``expr`` to the single Parquet file ``path``."""
         if self.is_duckdb:
@@ -138,6 +122,25 @@ class Backend:
             yield
         finally:
             self.con.raw_sql("SET preserve_insertion_order = true")
+
+
+def to_arrow(expr: ir.Table) -> pa.Table:
+    """The rows of ``expr`` in this process, as an Arrow table of its schema, whichever
+    engine it runs on.
+
+    Ibis collects a Spark result through pandas (``toPandas``: every value a Python
+    object first); Spark's own ``toArrow`` brings the executors' Arrow batches as they
+    are, which for a column per record (record numbers, the case ids' hashes, a released
+    line list, the burden's cells) is a fraction of the memory.
+    """
+    con = ibis.get_backend(expr)
+    if con.name != "pyspark":
+        return expr.to_pyarrow()
+    schema = expr.schema().to_pyarrow()
+    # as Ibis's own execute does first: in-memory tables become Spark views
+    con._run_pre_execute_hooks(expr)
+    got = con._session.sql(con.compile(expr)).toArrow()
+    return got.rename_columns(schema.names).cast(schema)
 
 
 @ibis.udf.scalar.builtin(name="epibridge_bigint")  # type: ignore[untyped-decorator]

@@ -29,7 +29,7 @@ from rapidfuzz import process
 from epibridge import __version__
 from epibridge.adapters.base import RECORD, RawTable
 from epibridge.adapters.registry import ADAPTERS
-from epibridge.backend import Backend, open_backend
+from epibridge.backend import Backend, open_backend, to_arrow
 from epibridge.engines import Engine
 from epibridge.model.errors import EpibridgeError
 from epibridge.model.profile import Profile
@@ -301,8 +301,8 @@ def _load(backend: Backend, watch: Watch, profile: Profile, inputs: Sequence[Pat
         # Case ids are compared across all inputs of the run, not file by file.
         watch.step("looking for repeated case ids")
         named = [(item.summary.file, item.table) for item in loaded]
-        clashes = clashing(backend.to_arrow(id_hashes(named, profile)).column("_h"))
-        repeated = backend.to_arrow(repeated_ids(named, profile, clashes))
+        clashes = clashing(to_arrow(id_hashes(named, profile)).column("_h"))
+        repeated = to_arrow(repeated_ids(named, profile, clashes))
         for item in loaded:
             item.found = replace(item.found, repeated_ids=repeated)
     return loaded
@@ -456,9 +456,7 @@ def _quarantine_of(
     if not harmonized.row_local or written is None:
         return harmonized.quarantine()
     mine = written.filter(written["source_file"] == name).select("source_record")
-    missing = _missing(
-        backend.to_arrow(table.select(RECORD)).column(0), backend.to_arrow(mine).column(0)
-    )
+    missing = _missing(to_arrow(table.select(RECORD)).column(0), to_arrow(mine).column(0))
     # The few records not written are fetched first and harmonized on their own: left
     # inside one expression, the engine may reorder the joins and harmonize every record
     # before dropping the written ones.

@@ -45,6 +45,7 @@ from sqlalchemy import (
     text,
 )
 
+from epibridge.backend import to_arrow
 from epibridge.hub.store import read_only
 from epibridge.hub.tables import UTCDateTime, regional_counts_table, submissions_table
 
@@ -195,12 +196,12 @@ class SparkSource:
         return Picture(self._tables["regional_counts"], self._tables["submissions"], at)
 
     def rows(self, expr: ir.Table) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = expr.to_pyarrow().to_pylist()
+        rows: list[dict[str, Any]] = to_arrow(expr).to_pylist()
         return rows
 
     def table(self, expr: ir.Table, schema: pa.Schema) -> pa.Table:
         """The rows of ``expr`` as an Arrow table of ``schema`` (cast)."""
-        got = expr.to_pyarrow()
+        got = to_arrow(expr)
         return got.cast(schema) if got.num_rows else schema.empty_table()
 
 

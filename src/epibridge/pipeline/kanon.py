@@ -37,6 +37,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from epibridge.backend import to_arrow
 from epibridge.model.errors import EpibridgeError
 from epibridge.pipeline.generalize import Hierarchy
 
@@ -118,7 +119,7 @@ def _frequencies(table: ir.Table, hierarchies: Sequence[Hierarchy]) -> pa.Table:
     wide = table.select(**columns)
     grouped = wide.group_by(list(columns)).aggregate(**{_COUNT: wide.count()})
     # One chunk, so that each column gets one dictionary for all its rows.
-    freq = grouped.to_pyarrow().combine_chunks()
+    freq = to_arrow(grouped).combine_chunks()
     return pa.table(
         {
             name: freq[name] if name == _COUNT else pc.dictionary_encode(freq[name])

@@ -17,6 +17,7 @@ from typing import Any
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from epibridge.backend import to_arrow
 from epibridge.model.agreement import CASE_FIELDS, Agreement, Withheld
 from epibridge.pipeline import policy
 from epibridge.pipeline.generalize import (
@@ -108,7 +109,7 @@ def protect_cases(
     changed = generalized(t, agreement).to_pyarrow().to_pylist()[0]
     prepared = _prepared(t, agreement, allowed)
     result = k_anonymize(prepared, _hierarchies(agreement), agreement.k, agreement.max_withheld)
-    table = result.table.to_pyarrow()
+    table = to_arrow(result.table)
     section: dict[str, Any] = {
         "fields_dropped": sorted(f for f in CASE_FIELDS if f in t.columns and f not in allowed),
         "generalized": {
