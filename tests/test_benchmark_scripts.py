@@ -79,6 +79,11 @@ def test_benchmark_accounts_for_every_row(tmp_path: Path) -> None:
     assert epi["quarantined"] == planted["planted"]
     assert epi["cells"] > 0
     assert base["cells"] > 0
+    # The floor (one hand-written pass) must have done the same work, cell by cell.
+    low = result["floor"]
+    assert low["rows"] == 2000
+    assert (low["accepted"], low["cells"]) == (epi["accepted"], epi["cells"])
+    assert result["floor_counts_equal"] is True
     assert (docs.read_bytes() if docs.exists() else None) == before
 
 
