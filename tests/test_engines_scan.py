@@ -32,7 +32,7 @@ from epibridge.cli import app
 from epibridge.engines import EngineError, SparkBlocks, block_map
 from epibridge.hub.alert_store import list_alerts
 from epibridge.hub.regional import COUNTS_AS_OF
-from epibridge.hub.signals import regional_scan
+from epibridge.hub.signals import SignalError, regional_scan
 from epibridge.hub.temporal import regional_detect
 from epibridge.model.schema import RELEASE_COUNTS
 from epibridge.scenario.mekong import Scenario, generate
@@ -119,6 +119,30 @@ def test_hub_scan_and_alerts_on_spark_from_the_command_line(
     assert raised and "new alerts" in first
     again = run(*raise_)  # the same signals here: every one already raised
     assert "0 new alerts, 0 merged" in again and len(list_alerts(engine)) == len(raised)
+
+
+@pytest.mark.parametrize("url", ["sqlite"], indirect=True)
+def test_hub_scan_says_there_is_nothing_to_scan_before_starting_spark(
+    hub: Hub, tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _send(hub, tmp_path, A, pa.Table.from_pylist(_seasonal(), RELEASE_COUNTS), at_hours=0)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "hub.toml").write_text(f'[hub]\ndatabase = "{url}"\n', encoding="utf-8")
+    started: list[str | None] = []
+
+    def no_spark(master: str | None) -> Any:
+        started.append(master)
+        raise AssertionError("Spark started for a scan with nothing to scan")
+
+    monkeypatch.setattr("epibridge.cli_engine.spark_session", no_spark)
+    at = (NOW + timedelta(hours=1)).isoformat()
+    args = ["hub", "scan", "--disease", "CHOLERA", "--engine", "spark", "--as-of", at]
+    done = CliRunner().invoke(app, [*args, "--home", str(home)], env={"COLUMNS": "200"})
+    # cli.main prints an EpibridgeError as one line (tests/test_cli checks that path)
+    assert isinstance(done.exception, SignalError)
+    assert "no weekly counts of CHOLERA" in str(done.exception)
+    assert started == []
 
 
 def test_the_blocks_depend_on_the_scan_size_only() -> None:

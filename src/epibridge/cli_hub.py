@@ -476,17 +476,17 @@ def scan(
     from epibridge.hub.home import HubHome
     from epibridge.hub.picture_expr import Filters
     from epibridge.hub.regional import counts_as_of
-    from epibridge.hub.signals import regional_scan
+    from epibridge.hub.signals import scan_grid, scan_of
 
     at = _as_of(as_of)
     with HubHome(_hub_home(home)).open_store() as store:
         cells = counts_as_of(store.engine, at, Filters(diseases=(disease,)))
+    # Nothing to scan is said before a Spark session starts (that takes ~20 s).
+    grid = scan_grid(cells, disease, weeks=weeks)
     with engine_session(engine, spark_master) as spark:
-        found = regional_scan(
-            cells,
-            disease,
+        found = scan_of(
+            grid,
             np.random.default_rng(seed),
-            weeks=weeks,
             max_weeks=max_weeks,
             replicates=replicates,
             map_blocks=block_map(engine, spark),

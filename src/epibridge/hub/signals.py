@@ -29,6 +29,7 @@ from epibridge.algorithms.scan import (
     BlockMap,
     ScanAreas,
     ScanResult,
+    Zones,
     candidate_zones,
     connected_zones,
     space_time_permutation_scan,
@@ -51,21 +52,25 @@ class RegionalScan:
     suppressed_cells: int
 
 
-def regional_scan(
-    cells: pa.Table,
-    disease: str,
-    rng: np.random.Generator,
-    *,
-    weeks: int = 26,
-    max_weeks: int | None = 4,
-    max_share: float = 0.25,
-    replicates: int = MIN_REPLICATES,
-    map_blocks: BlockMap | None = None,
-) -> RegionalScan:
-    """Scan the last ``weeks`` weeks of ``disease`` in ``cells`` for space-time clusters.
+@dataclass(frozen=True)
+class ScanGrid:
+    """What the scan reads: the area x week matrix of one disease and its zones."""
 
-    ``map_blocks`` runs the Monte Carlo replicates' blocks (``engines.block_map``: here
-    by default, or on Spark); the result is the same either way."""
+    disease: str
+    matrix: np.ndarray
+    areas: ScanAreas
+    zones: Zones
+    weeks: tuple[date, ...]  # the first day of each scanned week
+    skipped_areas: tuple[str, ...]  # areas with counts but no coordinates
+    suppressed_cells: int
+
+
+def scan_grid(
+    cells: pa.Table, disease: str, *, weeks: int = 26, max_share: float = 0.25
+) -> ScanGrid:
+    """The last ``weeks`` weeks of ``disease`` in ``cells`` as a scan's grid; raises
+    :class:`SignalError` when there is nothing to scan (before any replicate runs, and
+    before a Spark session is worth starting)."""
     weekly = [c for c in area_counts(cells) if c.disease == disease and c.period_type == "week"]
     if not weekly:
         raise SignalError(f"the hub holds no weekly counts of {disease} to scan")
@@ -98,13 +103,43 @@ def regional_scan(
         raise SignalError(f"no {disease} cases in the last {weeks} weeks to scan")
     edges = [(a.code_a, a.code_b) for a in adjacency()]
     zones = connected_zones(candidate_zones(areas, max_share), areas, edges)
+    return ScanGrid(disease, matrix, areas, zones, week_starts, skipped, suppressed)
+
+
+def scan_of(
+    grid: ScanGrid,
+    rng: np.random.Generator,
+    *,
+    max_weeks: int | None = 4,
+    replicates: int = MIN_REPLICATES,
+    map_blocks: BlockMap | None = None,
+) -> RegionalScan:
+    """Kulldorff's prospective permutation scan of ``grid``; ``map_blocks`` runs its
+    Monte Carlo blocks (``engines.block_map``), with the same result anywhere."""
     result = space_time_permutation_scan(
-        matrix,
-        areas,
+        grid.matrix,
+        grid.areas,
         rng,
         max_weeks=max_weeks,
         replicates=replicates,
-        zones=zones,
+        zones=grid.zones,
         map_blocks=map_blocks,
     )
-    return RegionalScan(result, areas, week_starts, skipped, suppressed)
+    return RegionalScan(result, grid.areas, grid.weeks, grid.skipped_areas, grid.suppressed_cells)
+
+
+def regional_scan(
+    cells: pa.Table,
+    disease: str,
+    rng: np.random.Generator,
+    *,
+    weeks: int = 26,
+    max_weeks: int | None = 4,
+    max_share: float = 0.25,
+    replicates: int = MIN_REPLICATES,
+    map_blocks: BlockMap | None = None,
+) -> RegionalScan:
+    """Scan the last ``weeks`` weeks of ``disease`` in ``cells`` for space-time clusters
+    (:func:`scan_grid`, then :func:`scan_of`)."""
+    grid = scan_grid(cells, disease, weeks=weeks, max_share=max_share)
+    return scan_of(grid, rng, max_weeks=max_weeks, replicates=replicates, map_blocks=map_blocks)
