@@ -304,6 +304,25 @@ def test_submissions_by_country_oldest_first(store: HubStore) -> None:
     ]
 
 
+def test_a_read_only_transaction_is_one_snapshot(url: str) -> None:
+    """A Spark snapshot or a scorecard reads several tables in one read-only transaction:
+    all of them as of one moment, also on PostgreSQL (whose default, READ COMMITTED, gives
+    every statement its own snapshot, so a submission committed between two statements
+    would show its cells without its submission row)."""
+    engine = hub_engine(url)
+    with engine.begin() as c:
+        c.execute(text("CREATE TABLE t (x INTEGER)"))
+        c.execute(text("INSERT INTO t VALUES (1)"))
+    with read_only(engine).connect() as reading:
+        assert reading.execute(text("SELECT count(*) FROM t")).scalar_one() == 1
+        with engine.begin() as writing:
+            writing.execute(text("INSERT INTO t VALUES (2)"))
+        assert reading.execute(text("SELECT count(*) FROM t")).scalar_one() == 1
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM t")).scalar_one() == 2
+    engine.dispose()
+
+
 def test_a_long_read_does_not_hold_the_write_lock(tmp_path: Path) -> None:
     """Scoring every cell reads for tens of seconds: on a read-only engine it is a
     deferred snapshot, so another connection writes at once instead of waiting behind

@@ -143,11 +143,17 @@ _READ_ONLY = "epibridge_read_only"
 
 
 def read_only(engine: Engine) -> Engine:
-    """``engine`` for reading only: on SQLite its transactions are a plain (deferred)
-    ``BEGIN``, a snapshot that neither waits for nor blocks a writer (WAL), where the
-    default ``BEGIN IMMEDIATE`` would hold the write lock for as long as the read lasts
-    (scoring millions of cells takes tens of seconds). The same engine elsewhere."""
-    return engine.execution_options(**{_READ_ONLY: True})
+    """``engine`` for reading: each transaction is one snapshot of the whole database,
+    which neither waits for nor blocks a writer. On SQLite a plain (deferred) ``BEGIN``
+    (WAL), where the default ``BEGIN IMMEDIATE`` would hold the write lock for as long
+    as the read lasts (scoring millions of cells takes tens of seconds); on PostgreSQL
+    ``REPEATABLE READ``, where the default ``READ COMMITTED`` gives every statement its
+    own snapshot, so that reading submissions and then their cells could see a
+    submission committed in between by half."""
+    options: dict[str, Any] = {_READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        options["isolation_level"] = "REPEATABLE READ"
+    return engine.execution_options(**options)
 
 
 def _sqlite_begin(connection: Connection) -> None:
