@@ -122,7 +122,7 @@ def test_hub_scan_and_alerts_on_spark_from_the_command_line(
 
 
 @pytest.mark.parametrize("url", ["sqlite"], indirect=True)
-def test_hub_scan_says_there_is_nothing_to_scan_before_starting_spark(
+def test_nothing_to_scan_or_monitor_is_said_before_spark_starts(
     hub: Hub, tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _send(hub, tmp_path, A, pa.Table.from_pylist(_seasonal(), RELEASE_COUNTS), at_hours=0)
@@ -142,6 +142,17 @@ def test_hub_scan_says_there_is_nothing_to_scan_before_starting_spark(
     # cli.main prints an EpibridgeError as one line (tests/test_cli checks that path)
     assert isinstance(done.exception, SignalError)
     assert "no weekly counts of CHOLERA" in str(done.exception)
+    # detection and alert raising say so too, without Spark
+    detect = ["hub", "detect", "--disease", "CHOLERA", "--engine", "spark", "--as-of", at]
+    done = CliRunner().invoke(app, [*detect, "--home", str(home)], env={"COLUMNS": "200"})
+    assert done.exit_code == 1 and "no counts of CHOLERA" in done.output
+    raise_ = ["hub", "alerts", "raise", "--disease", "CHOLERA", "--engine", "spark"]
+    done = CliRunner().invoke(
+        app, [*raise_, "--as-of", at, "--home", str(home)], env={"COLUMNS": "200"}
+    )
+    assert done.exit_code == 0, done.output
+    assert "no scan" in done.output and "no temporal detection" in done.output
+    assert "0 signals" in done.output
     assert started == []
 
 

@@ -211,34 +211,38 @@ def raise_(
     from epibridge.hub.alerts import raise_alerts
     from epibridge.hub.picture_expr import Filters
     from epibridge.hub.regional import counts_as_of
-    from epibridge.hub.signals import SignalError, regional_scan
-    from epibridge.hub.temporal import TemporalError, regional_detect
+    from epibridge.hub.signals import ScanGrid, SignalError, scan_grid, scan_of
+    from epibridge.hub.temporal import DetectionInput, TemporalError, detect_of, detection_input
 
     hub, now, console = _hub(home), _now(), _console()
     config = _config(hub)
     with hub.open_store() as store:
         cells = counts_as_of(store.engine, _as_of(as_of), Filters(diseases=(disease,)))
     signals: list[Signal] = []
-    with engine_session(engine, spark_master) as spark:
-        try:
-            scan = regional_scan(
-                cells,
-                disease,
-                np.random.default_rng(seed),
-                weeks=scan_weeks,
-                replicates=replicates,
-                map_blocks=block_map(engine, spark),
-            )
-            signals += cluster_signals(scan, disease, threshold)
-        except SignalError as exc:
-            console.print(f"[yellow]no scan[/]: {escape(str(exc))}", soft_wrap=True)
-        try:
-            found = regional_detect(
-                cells, disease, method=method, weeks=weeks, engine=engine, spark=spark
-            )
-            signals += temporal_signals(found.alarms, method)
-        except TemporalError as exc:
-            console.print(f"[yellow]no temporal detection[/]: {escape(str(exc))}", soft_wrap=True)
+    # What there is to scan and monitor is known before a Spark session starts.
+    grid: ScanGrid | None = None
+    prepared: DetectionInput | None = None
+    try:
+        grid = scan_grid(cells, disease, weeks=scan_weeks)
+    except SignalError as exc:
+        console.print(f"[yellow]no scan[/]: {escape(str(exc))}", soft_wrap=True)
+    try:
+        prepared = detection_input(cells, disease, method=method, weeks=weeks)
+    except TemporalError as exc:
+        console.print(f"[yellow]no temporal detection[/]: {escape(str(exc))}", soft_wrap=True)
+    if grid is not None or (prepared is not None and prepared.done is None):
+        with engine_session(engine, spark_master) as spark:
+            if grid is not None:
+                scan = scan_of(
+                    grid,
+                    np.random.default_rng(seed),
+                    replicates=replicates,
+                    map_blocks=block_map(engine, spark),
+                )
+                signals += cluster_signals(scan, disease, threshold)
+            if prepared is not None:
+                found = detect_of(prepared, engine=engine, spark=spark)
+                signals += temporal_signals(found.alarms, method)
     with hub.open_store() as store:
         report = raise_alerts(store.engine, signals, now, config=config)
     console.print(

@@ -540,7 +540,7 @@ def detect(
     from epibridge.hub.home import HubHome
     from epibridge.hub.picture_expr import Filters
     from epibridge.hub.regional import counts_as_of
-    from epibridge.hub.temporal import regional_detect
+    from epibridge.hub.temporal import detect_of, detection_input
     from epibridge.model.errors import EpibridgeError
 
     at = _as_of(as_of)
@@ -548,10 +548,13 @@ def detect(
         cells = counts_as_of(store.engine, at, Filters(diseases=(disease,)))
     errors = Console(stderr=True, highlight=False)
     try:
-        with engine_session(engine, spark_master) as spark:
-            found = regional_detect(
-                cells, disease, method=method, weeks=weeks, engine=engine, spark=spark
-            )
+        # The series are checked before a Spark session starts (that takes ~20 s).
+        prepared = detection_input(cells, disease, method=method, weeks=weeks)
+        if prepared.done is not None:
+            found = prepared.done
+        else:
+            with engine_session(engine, spark_master) as spark:
+                found = detect_of(prepared, engine=engine, spark=spark)
     except EpibridgeError as exc:
         errors.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None

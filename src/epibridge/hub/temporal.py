@@ -244,6 +244,22 @@ def _value(x: float) -> float | None:
     return None if np.isnan(x) else float(x)
 
 
+@dataclass(frozen=True)
+class DetectionInput:
+    """The series of one disease ready for a detector, or (``done``) the answer when
+    there is nothing to run: no series with enough history, no ISO weeks."""
+
+    disease: str
+    method: str
+    done: RegionalDetection | None
+    detector: _Detector | None = None
+    run: tuple[Series, ...] = ()
+    observed: np.ndarray | None = None
+    week_starts: tuple[date, ...] = ()
+    start: int = 0
+    skipped: tuple[SkippedSeries, ...] = ()
+
+
 def regional_detect(
     cells: pa.Table,
     disease: str,
@@ -258,7 +274,22 @@ def regional_detect(
     ``cells`` (``regional.COUNTS_AS_OF``) with ``method``; ``params`` replace entries of
     the method's preset (Farrington: ``FarringtonControl`` fields) or defaults (others:
     the detector function's keyword arguments). ``engine`` ``spark`` runs the detector
-    over partitions of the series on ``spark`` (``engines.spark_session``): same result."""
+    over partitions of the series on ``spark`` (``engines.spark_session``): same result.
+    (:func:`detection_input`, then :func:`detect_of`.)"""
+    prepared = detection_input(cells, disease, method=method, weeks=weeks, params=params)
+    return detect_of(prepared, engine=engine, spark=spark)
+
+
+def detection_input(
+    cells: pa.Table,
+    disease: str,
+    *,
+    method: str = "noufaily",
+    weeks: int = 8,
+    params: Mapping[str, Any] | None = None,
+) -> DetectionInput:
+    """The series :func:`regional_detect` monitors, checked (``TemporalError`` for what
+    cannot be monitored at all) before any detector runs or a Spark session starts."""
     detector = _Detector(method, params or {})
     if weeks < 1:
         raise TemporalError(f"weeks must be 1 or more, got {weeks}")
@@ -294,7 +325,8 @@ def regional_detect(
             else f"the hub holds no ISO-week counts of {disease}"
         )
         empty = DETECTION.empty_table()
-        return RegionalDetection(disease, method, empty, (), 0, tuple(skipped), note)
+        done = RegionalDetection(disease, method, empty, (), 0, tuple(skipped), note)
+        return DetectionInput(disease, method, done)
 
     first_week = min(min(by_week) for by_week in counts.values())
     last_week = max(max(by_week) for by_week in counts.values())
@@ -322,14 +354,40 @@ def regional_detect(
             )
     monitored = tuple(week_starts[start:])
     if not run:
-        return RegionalDetection(
+        empty = RegionalDetection(
             disease, method, DETECTION.empty_table(), monitored, 0, tuple(skipped)
         )
+        return DetectionInput(disease, method, empty)
     observed = np.full((len(run), n_time), np.nan)
     for i, key in enumerate(run):
         for week, value in counts[key].items():
             observed[i, (week - first_week).days // 7] = value
-    out = by_series(detector.kernel(start, days), observed, engine=engine, spark=spark)
+    return DetectionInput(
+        disease,
+        method,
+        None,
+        detector,
+        tuple(run),
+        observed,
+        tuple(week_starts),
+        start,
+        tuple(skipped),
+    )
+
+
+def detect_of(
+    prepared: DetectionInput, *, engine: Engine = "duckdb", spark: Any = None
+) -> RegionalDetection:
+    """Run the detector over ``prepared``'s series, here or on ``spark``."""
+    if prepared.done is not None:
+        return prepared.done
+    assert prepared.detector is not None and prepared.observed is not None
+    disease, method, run = prepared.disease, prepared.method, prepared.run
+    week_starts, start, observed = prepared.week_starts, prepared.start, prepared.observed
+    n_time = len(week_starts)
+    days = np.array(week_starts, dtype="datetime64[D]")
+    kernel = prepared.detector.kernel(start, days)
+    out = by_series(kernel, observed, engine=engine, spark=spark)
     records = []
     for j in range(start, n_time):
         for i, (country, area) in enumerate(run):
@@ -350,4 +408,5 @@ def regional_detect(
     points = pa.Table.from_pylist(records, DETECTION).sort_by(
         [("country", "ascending"), ("area", "ascending"), ("week_start", "ascending")]
     )
-    return RegionalDetection(disease, method, points, monitored, len(run), tuple(skipped))
+    monitored = tuple(week_starts[start:])
+    return RegionalDetection(disease, method, points, monitored, len(run), prepared.skipped)
