@@ -106,6 +106,42 @@ def test_short_and_long_rows_are_unreadable_records(tmp_path: Path) -> None:
     assert len(table) == 57
 
 
+def test_a_quote_never_closed_refuses_the_file_instead_of_swallowing_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "in.csv"
+    lines = ["id,date,place"] + [f"{i},2025-01-01,Takeo" for i in range(1, 300)]
+    lines[3] = '3,2025-01-01,"Takeo'  # record 3, line 4: the quote runs to the end
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(SourceError) as refused:
+        read_delimited(path, {}, ibis.duckdb.connect(), HEADER)
+    message = str(refused.value)
+    assert str(path) in message and "line 4 opens a quote" in message
+    assert "next 296 line(s)" in message
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(2, 40),
+    at=st.integers(1, 39),
+    bad=st.sampled_from(['"x', 'x"y', '"x"y', '""', '"', 'x"']),
+)
+def test_a_stray_quote_never_loses_records(n: int, at: int, bad: str) -> None:
+    """Wherever a stray quote lands, either every line is a record (read or quarantined)
+    or the file is refused: no record vanishes inside another."""
+    lines = ["id,date,place"] + [f"{i},2025-01-01,Takeo" for i in range(1, n + 1)]
+    at = min(at, n)
+    lines[at] = f"{at},2025-01-01,{bad}"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "input.csv"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        raw = _read_or_refuse(read_delimited, path, ibis.duckdb.connect())
+        if raw is None:
+            return
+        records = raw.table.to_pyarrow().column(RECORD).to_pylist()
+        assert sorted(records + [u.record for u in raw.unreadable]) == list(range(1, n + 1))
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     rows=st.lists(

@@ -155,6 +155,7 @@ def read_delimited(
             f"cannot be read as delimited text: {first}",
             "check [read] encoding and delimiter in the profile",
         ) from None
+    _check_swallowed(path, raw_con, name)
     rejects = raw_con.execute(
         # One reject row per missing column: keep one per line.
         f"SELECT line, first(error_type), first(error_message), first(csv_line) "
@@ -188,6 +189,31 @@ def read_delimited(
             for r, (line, kind, msg, text) in zip(records, rejects, strict=True)
         ]
     return RawTable(path=path, table=table, unreadable=tuple(unreadable), trimmed=True)
+
+
+def _check_swallowed(path: Path, raw_con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Refuse a file where a quote opened on one line is never closed.
+
+    The reader then takes every following line, up to the end of the file or the next
+    stray quote, as part of one field: quarantining that as one unreadable record would
+    lose all the records it swallowed without a word.
+    """
+    found = raw_con.execute(
+        f"SELECT line, csv_line FROM {name}_rejects "
+        "WHERE error_message LIKE '%unterminated quote%' "
+        "AND contains(rtrim(csv_line, chr(13) || chr(10)), chr(10)) ORDER BY line LIMIT 1"
+    ).fetchall()
+    if not found:
+        return
+    line, text = found[0]
+    lines = str(text).strip("\r\n").splitlines()
+    swallowed, start = len(lines) - 1, lines[0][:80]
+    raise SourceError(
+        path,
+        f"line {line} opens a quote that is not closed on that line ({start!r}), so the "
+        f"reader would take the next {swallowed:,} line(s) as part of one field",
+        f"close or remove the quote on line {line} and ingest again",
+    )
 
 
 def _check_numbering(path: Path, table: ir.Table, records: list[int], lines: list[int]) -> None:
