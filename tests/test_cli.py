@@ -145,6 +145,16 @@ def test_profiles_lists_shipped_profiles() -> None:
         "fhir-madx-example",
     ):
         assert name in result.stdout
+    # in a narrow terminal (or a file) the names are never cut: --profile takes them
+    narrow = subprocess.run(
+        [sys.executable, "-m", "epibridge.cli", "profiles"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "COLUMNS": "60"},
+    )
+    assert "brazil-dengue-microregion-monthly" in narrow.stdout
 
 
 def test_bad_date_format_in_profile_is_reported_before_reading(

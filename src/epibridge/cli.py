@@ -182,7 +182,9 @@ def list_profiles() -> None:
     from epibridge.profiles import load_profile, shipped
 
     table = Table(title="shipped profiles (use the name with --profile)")
-    for col in ("name", "format", "dataset", "country", "title"):
+    # The name is what --profile takes: never cut, the other columns wrap instead.
+    table.add_column("name", no_wrap=True, min_width=max(map(len, shipped()), default=4))
+    for col in ("format", "dataset", "country", "title"):
         table.add_column(col)
     for name, path in sorted(shipped().items()):
         p = load_profile(path)

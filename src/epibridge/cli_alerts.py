@@ -23,6 +23,7 @@ from rich.table import Table
 
 from epibridge.cli_engine import EngineOption, SparkMasterOption
 from epibridge.detection import Method
+from epibridge.hub.alert_status import Status
 
 if TYPE_CHECKING:
     from epibridge.hub.alert_config import AlertConfig
@@ -96,10 +97,14 @@ def _send(hub: HubHome, config: AlertConfig, console: Console) -> None:
         )
 
 
+def _asked(status: str | None, disease: str | None) -> list[str]:
+    return [f"{n} {v}" for n, v in (("status", status), ("disease", disease)) if v]
+
+
 @alerts_app.command("list")
 def list_(
     status: Annotated[
-        str | None, typer.Option("--status", help="Only alerts in this status.")
+        Status | None, typer.Option("--status", help="Only alerts in this status.")
     ] = None,
     disease: Annotated[str | None, typer.Option("--disease", help="Only this disease.")] = None,
     home: HomeOption = None,
@@ -112,7 +117,10 @@ def list_(
         held = [a for a in alerts(c, disease=disease) if status in (None, a.status)]
         sent = {a.alert_id: deliveries(c, a.alert_id) for a in held}
     table = Table(title="alerts")
-    for col in ("alert", "status", "kind", "countries", "weeks", "owner", "acknowledged"):
+    # Ids are what the next command takes: never cut, the other columns wrap instead.
+    width = max((len(a.alert_id) for a in held), default=5)
+    table.add_column("alert", no_wrap=True, min_width=width)
+    for col in ("status", "kind", "countries", "weeks", "owner", "acknowledged"):
         table.add_column(col)
     for a in held:
         rows = sent[a.alert_id]
@@ -129,7 +137,9 @@ def list_(
         )
     console = _console()
     console.print(table)
-    if not held:
+    if not held and (status or disease):
+        console.print(f"no alerts with {' and '.join(_asked(status, disease))}")
+    elif not held:
         console.print("no alerts: 'epibridge hub alerts raise --disease CODE' looks for some")
 
 

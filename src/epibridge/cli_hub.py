@@ -312,6 +312,7 @@ def counts(
 ) -> None:
     """The regional counts as the hub knew them at a moment, with each cell's lineage."""
 
+    from epibridge.hub.area_counts import area_counts, whole_cases
     from epibridge.hub.home import HubHome
     from epibridge.hub.picture_expr import Filters
     from epibridge.hub.regional import counts_as_of
@@ -320,24 +321,29 @@ def counts(
     with HubHome(_hub_home(home)).open_store() as store:
         table = counts_as_of(store.engine, at, Filters(country or (), disease or ()))
     summary = Table(title=f"regional counts as of {at:%Y-%m-%d %H:%M} UTC")
-    for col in ("country", "disease", "cells", "cases", "suppressed", "submissions", "periods"):
-        summary.add_column(col, justify="left" if col in ("country", "disease") else "right")
-    groups = table.group_by(["country", "disease"]).aggregate(
+    columns = ("country", "disease", "periods of", "cells", "cases", "suppressed")
+    for col in (*columns, "submissions", "periods"):
+        summary.add_column(col, justify="right" if col in (*columns[3:], "submissions") else "left")
+    # Cases: one whole count per area and period (a total where sent, else its strata),
+    # at the coarsest level sent; the cells themselves hold totals and strata side by side.
+    cases = whole_cases(area_counts(table))
+    keys = ["country", "disease", "period_type"]
+    groups = table.group_by(keys).aggregate(
         [
             ([], "count_all"),
-            ("cases", "sum"),
             ("cases_suppressed", "sum"),
             ("submission_id", "count_distinct"),
             ("period_start", "min"),
             ("period_end", "max"),
         ]
     )
-    for row in groups.sort_by([("country", "ascending"), ("disease", "ascending")]).to_pylist():
+    for row in groups.sort_by([(k, "ascending") for k in keys]).to_pylist():
         summary.add_row(
             row["country"],
             row["disease"],
+            row["period_type"],
             f"{row['count_all']:,}",
-            f"{row['cases_sum'] or 0:,}",
+            f"{cases.get((row['country'], row['disease'], row['period_type']), 0):,}",
             f"{row['cases_suppressed_sum'] or 0:,}",
             str(row["submission_id_count_distinct"]),
             f"{row['period_start_min']} to {row['period_end_max']}",

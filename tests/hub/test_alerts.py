@@ -508,5 +508,15 @@ def test_hub_alerts_on_the_command_line(hub: Hub, tmp_path: Path, url: str) -> N
     shown = run("show", first)
     assert "province asked for line lists" in shown.stdout and "KHM by node" in shown.stdout
     assert "verified" in run("list", "--status", "verified").stdout
+    # a status that does not exist is refused with the ones that do; none held is said so
+    wrong = run("list", "--status", "open")
+    assert wrong.exit_code == 2 and "'open' is not one of" in wrong.output
+    assert "'under_review'" in wrong.output
+    assert "no alerts with status discarded" in run("list", "--status", "discarded").stdout
+    # ids are never cut, however narrow the terminal (they are what the next command takes)
+    narrow = runner.invoke(
+        app, ["hub", "alerts", "list", "--home", str(home)], env={"COLUMNS": "60"}
+    )
+    assert first in narrow.stdout
     assert "0 deliveries escalated" in run("escalate").stdout
     assert get_alert(engine, first).owner == "Dr. Chan"

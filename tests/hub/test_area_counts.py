@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from epibridge.hub.area_counts import area_counts, on_current_units
+from epibridge.hub.area_counts import area_counts, on_current_units, whole_cases
 from tests.hub.payloads import as_of_cell
 
 
@@ -43,3 +43,21 @@ def test_units_still_valid_and_unknown_areas_stay() -> None:
         ("KH-1", 4),
         ("ZZ-99", 2),
     ]
+
+
+def test_whole_cases_count_totals_strata_and_levels_once() -> None:
+    cells = [
+        # KH-1 week 0: a total and its split by sex; the total is the count
+        as_of_cell("KH-1", 10, week=0),
+        as_of_cell("KH-1", 6, week=0, sex="M"),
+        as_of_cell("KH-1", 4, week=0, sex="F"),
+        # KH-2 week 0: only strata, so their sum
+        as_of_cell("KH-2", 3, week=0, sex="M"),
+        as_of_cell("KH-2", 2, week=0, sex="F"),
+        # week 1: the province and one of its districts; the coarser level counts
+        as_of_cell("KH-1", 7, week=1),
+        {**as_of_cell("KH-102", 5, week=1), "area_level": 2},
+        # a withheld cell adds nothing known
+        as_of_cell("KH-3", None, week=1),
+    ]
+    assert whole_cases(area_counts(cells)) == {("KHM", "DENGUE", "week"): 10 + 5 + 7}

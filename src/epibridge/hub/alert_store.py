@@ -35,8 +35,6 @@ from epibridge.transport.keystore import SigningKey
 
 ALERT_TYPE = "epibridge-alert+jws"
 LOG_KIND = "alert"
-Status = Literal["new", "under_review", "verified", "discarded", "closed"]
-STATUSES: tuple[Status, ...] = get_args(Status)
 #: Statuses a signal can still be merged into (and deliveries still matter for).
 OPEN: frozenset[str] = frozenset({"new", "under_review", "verified"})
 EventKind = Literal[

@@ -33,9 +33,9 @@ from sqlalchemy import Connection, Engine, insert, update
 from epibridge.hub.alert_config import AlertConfig
 from epibridge.hub.alert_delivery import ensure_deliveries
 from epibridge.hub.alert_signals import MERGE_GAP, Signal, touches
+from epibridge.hub.alert_status import STATUSES
 from epibridge.hub.alert_store import (
     OPEN,
-    STATUSES,
     Alert,
     AlertError,
     alerts,

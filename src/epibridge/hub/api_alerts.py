@@ -28,7 +28,8 @@ from epibridge.hub.alert_delivery import (
     deliveries,
     pull_inbox,
 )
-from epibridge.hub.alert_store import STATUSES, Alert, AlertError, events, read, sign_alert
+from epibridge.hub.alert_status import STATUSES
+from epibridge.hub.alert_store import Alert, AlertError, events, read, sign_alert
 from epibridge.hub.alert_store import alerts as stored_alerts
 from epibridge.hub.alerts import comment, set_owner, set_status
 from epibridge.hub.gate import Gate

@@ -108,6 +108,22 @@ def area_counts(cells: pa.Table | Iterable[dict[str, Any]]) -> list[AreaCount]:
     )
 
 
+def whole_cases(counts: Iterable[AreaCount]) -> dict[tuple[str, str, str], int]:
+    """Known cases per (country, disease, period type): each period's whole counts summed
+    at the coarsest area level the country sent for that period, so that neither strata
+    beside their total nor two levels of the same place add up twice."""
+    by_period: dict[tuple[str, str, str, str], list[AreaCount]] = defaultdict(list)
+    for c in counts:
+        by_period[(c.country, c.disease, c.period_type, c.period)].append(c)
+    totals: dict[tuple[str, str, str], int] = defaultdict(int)
+    for (country, disease, period_type, _), group in by_period.items():
+        level = min(c.area_level for c in group)
+        totals[(country, disease, period_type)] += sum(
+            c.cases_known for c in group if c.area_level == level
+        )
+    return dict(totals)
+
+
 def on_current_units(counts: list[AreaCount], on: date) -> list[AreaCount]:
     """The same counts re-keyed to the units valid on ``on``: a retired unit's counts go
     to its successors (the registry's crosswalk, e.g. Viet Nam's 2025 merger of 63

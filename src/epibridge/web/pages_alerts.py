@@ -25,7 +25,8 @@ from starlette.responses import RedirectResponse, Response
 from epibridge.hub.access import alert_decision, decide
 from epibridge.hub.alert_config import AlertConfig, load_config
 from epibridge.hub.alert_delivery import acknowledge, deliver_pending, deliveries
-from epibridge.hub.alert_store import STATUSES, Alert, AlertError, events
+from epibridge.hub.alert_status import STATUSES
+from epibridge.hub.alert_store import Alert, AlertError, events
 from epibridge.hub.alert_store import alerts as stored_alerts
 from epibridge.hub.alerts import TRANSITIONS, comment, set_owner, set_status
 from epibridge.hub.ihr import week_label
