@@ -211,6 +211,27 @@ def test_ingest_is_the_same_on_both_engines(
     assert_same_tables(here, there)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["dhis2", "scenario-mekong-vnm-csv-weekly"])
+def test_cells_given_by_two_inputs_are_held_back_alike_on_both_engines(
+    name: str, inputs: dict[str, tuple[str, Path]], spark: Any, tmp_path: Path
+) -> None:
+    profile, path = inputs[name]
+    copy = tmp_path / f"again-{path.name}"
+    copy.write_bytes(path.read_bytes())
+    out = {}
+    for engine in ("duckdb", "spark"):
+        out[engine] = tmp_path / engine
+        ingest(load_profile(profile), [path, copy], out[engine], TODAY, engine=engine, spark=spark)
+    here, there = out["duckdb"], out["spark"]
+    summary = summary_of(here)
+    assert summary_of(there) == summary
+    assert summary["files"][1]["accepted"] == 0
+    assert summary["files"][1]["quarantined_by_rule"].get("duplicate_cell", 0) > 0
+    assert (there / "quarantine.csv").read_bytes() == (here / "quarantine.csv").read_bytes()
+    assert_same_tables(here, there)
+
+
 def test_the_rule_files_meet_their_rules(ingested: dict[str, dict[Engine, Path]]) -> None:
     """The files built to break rules do break them (else the comparison proves little)."""
     cases = summary_of(ingested["case-rules"]["spark"])["quarantined_by_rule"]

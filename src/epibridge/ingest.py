@@ -41,7 +41,8 @@ from epibridge.pipeline.aggregate import (
     total_cases,
     total_population,
 )
-from epibridge.pipeline.duplicates import clashing, id_hashes, repeated_ids
+from epibridge.pipeline.cells_across import SeenCells
+from epibridge.pipeline.duplicates import cell_key, clashing, id_hashes, repeated_ids
 from epibridge.pipeline.harmonize import Harmonized, harmonize, prepare
 from epibridge.pipeline.lookups import Lookups, area_keys
 from epibridge.pipeline.parse import blank_to_null, source
@@ -334,6 +335,9 @@ def ingest(
         Watch(backend, progress) as watch,
     ):
         loaded = _load(backend, watch, profile, inputs)
+        # A cell given by two inputs of the run counts once: the first input's.
+        across = SeenCells(*cell_key(profile)) if _compares_inputs(profile, loaded) else None
+        held_back: dict[str, pa.Table] = {}
         for item in loaded:
             name = item.summary.file
             item.harmonized = harmonize(item.table, profile, item.found, today, name)
@@ -347,8 +351,14 @@ def ingest(
                     item.harmonized.quarantine().to_pyarrow().cast(QUARANTINE),
                     q_cells.to_pyarrow().cast(QUARANTINE),
                 ]
+                if across is not None:
+                    cells, again = across.hold_back(cells, records=accepted)
+                    q_parts.append(again)
                 quarantine_parts.append(_finish_quarantine(q_parts, item.harmonized, item.summary))
                 accepted = cells
+            elif across is not None:
+                watch.step(f"comparing the cells of {name} with the earlier inputs")
+                accepted, held_back[name] = across.hold_back(accepted)
             accepted_parts.append(accepted)
         watch.step("validating, harmonizing and writing")
         outputs = _write(backend, profile, accepted_parts, out, weekly)
@@ -373,6 +383,8 @@ def ingest(
                     _unreadable_rows(item.raw),
                     quarantine.to_pyarrow().cast(QUARANTINE),
                 ]
+                if item.summary.file in held_back:
+                    q_parts.append(held_back[item.summary.file])
                 quarantine_parts.append(_finish_quarantine(q_parts, item.harmonized, item.summary))
         outputs["quarantine"] = _write_quarantine(quarantine_parts, out)
         watch.step("checking the accounting")
@@ -398,6 +410,13 @@ def ingest(
     )
     result.outputs["summary"] = str(out / "summary.json")
     return result
+
+
+def _compares_inputs(profile: Profile, loaded: Sequence[_Input]) -> bool:
+    """Whether the run's inputs are compared for cells given twice: counts and reporting
+    given in more than one input (a line list's records are cases, compared by case id;
+    denominators are reference data without record lineage)."""
+    return len(loaded) > 1 and profile.dataset in ("counts", "reporting")
 
 
 def _finish_quarantine(

@@ -55,3 +55,48 @@ def test_fhir_case_bundle_to_line_list(tmp_path: Path) -> None:
         "probable",
         "alive",
     )
+
+
+def test_a_cell_given_by_two_inputs_counts_once(tmp_path: Path) -> None:
+    """The same export given twice (long DHIS2 values, and wide counts cut from it) is
+    counted once: every record of the second copy is held back as duplicate_cell."""
+    path = EXAMPLES / "dhis2_datavalueset.json"
+    again = tmp_path / "again.json"
+    again.write_bytes(path.read_bytes())
+    profile = load_profile("dhis2-example-weekly")
+    once = ingest(profile, [path], tmp_path / "once", TODAY)
+    twice = ingest(profile, [path, again], tmp_path / "twice", TODAY)
+    assert twice.totals == once.totals
+    first, second = twice.files
+    assert (first.accepted, first.quarantined) == (once.accepted, once.quarantined)
+    assert second.accepted == 0 and second.read == first.read
+    assert second.by_rule["duplicate_cell"] == once.accepted
+    assert twice.accepted + twice.quarantined == twice.read
+    # wide counts: the harmonized cells written back as a CSV, given in two files
+    totals: dict[tuple[str, str], int] = {}
+    for c in pq.read_table(tmp_path / "once" / "counts.parquet").to_pylist():
+        key = (c["area"], c["period"].replace("-", ""))  # 2025-W23 -> DHIS2's 2025W23
+        totals[key] = totals.get(key, 0) + c["cases"]
+    lines = ["area,week,cases"] + [f"{a},{w},{n}" for (a, w), n in sorted(totals.items())]
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    one.write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")
+    two.write_text("\n".join([lines[0], *lines[2:]]) + "\n", encoding="utf-8")
+    wide = tmp_path / "wide.toml"
+    wide.write_text(
+        "[profile]\nname='wide'\ntitle='t'\nversion='1'\nformat='delimited'\n"
+        "dataset='counts'\ncountry='LAO'\n[fields]\ndisease={value='DENGUE'}\ncases='cases'\n"
+        "[period]\ndhis2='week'\n[area]\ncolumns=['area']\nmatch='code'\n",
+        encoding="utf-8",
+    )
+    result = ingest(load_profile(wide), [one, two], tmp_path / "wide", TODAY)
+    (shared,) = [r for r in _quarantine(tmp_path / "wide") if r["file"] == "two.csv"]
+    assert shared["rule"] == "duplicate_cell" and shared["record"] == "1"
+    assert "already came from one.csv record 2" in shared["message"]
+    assert result.totals["counts_cases"] == once.totals["counts_cases"]
+
+
+def _quarantine(folder: Path) -> list[dict[str, str]]:
+    import csv
+
+    with (folder / "quarantine.csv").open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))

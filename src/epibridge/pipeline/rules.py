@@ -40,5 +40,7 @@ RULES: dict[str, str] = {
     "input or an earlier one given to the same ingest).",
     "duplicate_cell": "The same (area, disease, period, stratum) cell appears twice; for "
     "reporting the same (area, disease, period) and, in long formats, measure; for "
-    "denominators the same (area, year, age band, sex).",
+    "denominators the same (area, year, age band, sex). Counts and reporting given in "
+    "several inputs of one ingest are compared across them too: the first input given "
+    "keeps the cell, and every record of the cell in a later input is held back.",
 }
