@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from typer.testing import CliRunner, Result
 
 from epibridge.cli_keys import Reason, current_kids, key_status, register
+from epibridge.model.errors import EpibridgeError
 from epibridge.transport.keystore import (
     KeyInfo,
     KeyStore,
@@ -147,6 +148,10 @@ def test_init_prompts_for_the_passphrase_without_echo(tmp_path: Path) -> None:
     assert shown.exit_code == 0, (shown.output, shown.exception)
     assert len(rows(shown.output)) == 2
     assert PASSPHRASE not in shown.output
+    # nothing typed and no passphrase in the environment: one clear error, not "Aborted"
+    none = invoke(tmp_path, "show", passphrase=None, input="")
+    assert isinstance(none.exception, EpibridgeError)  # cli.main prints it, exit status 2
+    assert "EPIBRIDGE_KEY_PASSPHRASE" in str(none.exception)
 
 
 def test_rotate_adds_a_key_and_the_newest_is_current(home: Path) -> None:

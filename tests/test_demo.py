@@ -78,9 +78,10 @@ def test_demo_ingests_everything(tmp_path: Path) -> None:
 
     # Stage 6: users to log in as (tokens only in an owner-only file), what to look at.
     users = tmp_path / "ws" / "dashboard-users.txt"
-    assert users.stat().st_mode & 0o777 == 0o600
+    # no token printed
     assert "What to look at first" in text and "hub_analyst" in users.read_text()
-    assert "ebu_" not in text  # no token printed
+    assert "ebu_" not in text
+    _suggested_commands_run(tmp_path / "ws", text, border_alert.alert_id)
 
     # Running the release stage again starts the demo nodes afresh (else the privacy
     # budget, 3 releases of epsilon 1, would refuse the fourth).
@@ -88,3 +89,22 @@ def test_demo_ingests_everything(tmp_path: Path) -> None:
 
     for _ in range(3):
         assert len(protect_all(tmp_path / "ws", TODAY, console)) == len(INPUTS)
+
+
+def _suggested_commands_run(workspace: Path, text: str, alert_id: str) -> None:
+    """The commands the demo suggests that open key stores run with its passphrase file."""
+    from typer.testing import CliRunner
+
+    from epibridge.cli import app
+
+    secret = workspace / "demo-passphrase.txt"
+    for private in (secret, workspace / "dashboard-users.txt"):
+        assert private.stat().st_mode & 0o777 == 0o600
+    passphrase = secret.read_text(encoding="utf-8").strip()
+    assert passphrase not in text
+    env = {"EPIBRIDGE_KEY_PASSPHRASE": passphrase, "COLUMNS": "200"}
+    audit = CliRunner().invoke(app, ["audit", "verify", "--home", str(workspace / "hub")], env=env)
+    assert audit.exit_code == 0 and "the log and the store agree" in audit.stdout
+    node = ["node", "alerts", "--no-fetch", "--home", str(workspace / "nodes" / "KHM")]
+    inbox = CliRunner().invoke(app, node, env=env)
+    assert inbox.exit_code == 0 and alert_id in inbox.stdout

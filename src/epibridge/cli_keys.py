@@ -8,11 +8,14 @@ windows and revocations. The passphrase and private keys are never printed.
 
 from __future__ import annotations
 
+import getpass
 import os
+import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
+import click
 import typer
 from rich import box
 from rich.console import Console
@@ -20,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from epibridge.cli_node import HomeOption, _home
+from epibridge.model.errors import EpibridgeError
 from epibridge.transport.keys import DEFAULT_VALIDITY, Use, format_time
 from epibridge.transport.keystore import MIN_PASSPHRASE, KeyInfo, KeyStore, KeyStoreInfo
 
@@ -52,9 +56,19 @@ def _passphrase(confirm: bool) -> str:
         if confirm
         else "Key passphrase"
     )
-    value: str = typer.prompt(
-        text, hide_input=True, confirmation_prompt=confirm, err=True, show_default=False
-    )
+    try:
+        with warnings.catch_warnings():
+            # Without a terminal getpass reads the piped line and warns that it cannot
+            # hide it: the line is what the user meant to give, the warning is noise.
+            warnings.simplefilter("ignore", getpass.GetPassWarning)
+            value: str = typer.prompt(
+                text, hide_input=True, confirmation_prompt=confirm, err=True, show_default=False
+            )
+    except (click.exceptions.Abort, typer.Abort):
+        raise EpibridgeError(
+            "this command opens the key store and no key passphrase was given\n"
+            f"  what to do: set {PASSPHRASE_ENV}, or run the command in a terminal to type it"
+        ) from None
     return value
 
 

@@ -36,6 +36,7 @@ from rich.table import Table
 
 from epibridge.agreements import load_agreement
 from epibridge.agreements.signing import save_signatures, sign_agreement, signatures_path
+from epibridge.files import write_private
 from epibridge.hub.audit import audit_verify
 from epibridge.hub.home import HubHome
 from epibridge.hub.quality import completeness_basis, scorecards
@@ -53,6 +54,9 @@ from epibridge.transport.keystore import KeyStore
 from epibridge.transport.trust import HUB
 
 START_TIMEOUT = 60.0  # seconds for the hub process to answer
+
+#: The demo's one key passphrase, in an owner-only file of the workspace.
+PASSPHRASE_FILE = "demo-passphrase.txt"
 
 
 class DemoHubError(EpibridgeError):
@@ -95,7 +99,10 @@ def _set_up(
     """Hub, keys, enrolment, joins and signed agreements; the passphrases made."""
     hub_dir = workspace / "hub"
     shutil.rmtree(hub_dir, ignore_errors=True)
+    # One passphrase for every key store of the demo, kept in an owner-only file so that
+    # the commands the demo suggests (node alerts, audit verify) can open them afterwards.
     hub_pass = secrets.token_urlsafe(24)
+    write_private(workspace / PASSPHRASE_FILE, hub_pass + "\n")
     now = _now()
     hub = HubHome.init(hub_dir, hub_pass, now)
     hub_keys = hub.keys(hub_pass)
@@ -103,7 +110,7 @@ def _set_up(
     stores: dict[str, KeyStore] = {}
     for result in results:
         country = result.receipt["sender"]
-        passes[country] = secrets.token_urlsafe(24)
+        passes[country] = hub_pass
         store = KeyStore.init(workspace / "nodes" / country, country, passes[country], now)
         stores[country] = store
         hub.enrol(bundle_of(store), hub_keys, now)

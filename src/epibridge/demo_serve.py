@@ -10,14 +10,14 @@ Ctrl-C.
 
 from __future__ import annotations
 
-import os
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
 
-from epibridge.demo_exchange import DemoHub, DemoHubError
+from epibridge.demo_exchange import PASSPHRASE_FILE, DemoHub, DemoHubError
+from epibridge.files import write_private
 from epibridge.hub.users import add_user
 
 USERS = (
@@ -43,10 +43,7 @@ def make_users(running: DemoHub, workspace: Path) -> Path:
             _, token = add_user(store.engine, name, role, country, now)
             lines.append(f"{name}\t{role}\t{country or '-'}\t{token}")
     path = workspace / USERS_FILE
-    path.unlink(missing_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-        out.write("\n".join(lines) + "\n")
+    write_private(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -63,7 +60,9 @@ def summary(running: DemoHub, workspace: Path, users: Path, console: Console) ->
         f"  3. The same from the command line: `epibridge hub alerts list --home {hub}`,\n"
         f"     `epibridge hub burden --disease DENGUE --home {hub}`,\n"
         f"     `epibridge hub detect --disease DENGUE --home {hub}`,\n"
-        f"     `epibridge node alerts --no-fetch --home {workspace / 'nodes' / 'KHM'}`.\n"
+        f"     `epibridge node alerts --no-fetch --home {workspace / 'nodes' / 'KHM'}`;\n"
+        f"     commands that open keys (node alerts, audit verify) take the demo's passphrase:\n"
+        f"     export EPIBRIDGE_KEY_PASSPHRASE=$(cat {workspace / PASSPHRASE_FILE}).\n"
         "  4. docs/scenario.md: the synthetic Mekong scenario and its planted outbreaks.",
         soft_wrap=True,
         highlight=False,
