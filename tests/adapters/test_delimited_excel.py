@@ -120,6 +120,15 @@ def test_a_quote_never_closed_refuses_the_file_instead_of_swallowing_it(
     assert "next 296 line(s)" in message
 
 
+@pytest.mark.parametrize(("usual", "odd"), [(b"\r\n", b"\n"), (b"\n", b"\r\n")])
+def test_mixed_line_endings_are_named(tmp_path: Path, usual: bytes, odd: bytes) -> None:
+    path = tmp_path / "in.csv"
+    lines = [b"id,date,place"] + [f"{i},2025-01-01,Takeo".encode() for i in range(1, 9)]
+    path.write_bytes(b"".join(line + (odd if i == 4 else usual) for i, line in enumerate(lines)))
+    with pytest.raises(SourceError, match=r"mixes Windows \(CRLF\) and Unix \(LF\) line endings"):
+        read_delimited(path, {}, ibis.duckdb.connect(), HEADER)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     n=st.integers(2, 40),

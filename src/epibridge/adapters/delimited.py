@@ -149,6 +149,7 @@ def read_delimited(
             f"(rowid + 1)::BIGINT AS {RECORD} FROM {name}"
         )
     except duckdb.Error as exc:
+        _check_line_endings(path)
         first = str(exc).splitlines()[0]
         raise SourceError(
             path,
@@ -189,6 +190,30 @@ def read_delimited(
             for r, (line, kind, msg, text) in zip(records, rejects, strict=True)
         ]
     return RawTable(path=path, table=table, unreadable=tuple(unreadable), trimmed=True)
+
+
+def _check_line_endings(path: Path) -> None:
+    """Name a file that mixes Windows (CRLF) and Unix (LF) line endings, which the reader
+    cannot split into records (it only reports an invalid parser state). Runs only after
+    the reader failed, so a good file is never read twice."""
+    kinds = {b"\r\n": "CRLF", b"\n": "LF"}
+    first: str | None = None
+    with path.open("rb") as handle:
+        for number, text in enumerate(handle, start=1):  # binary lines end at LF
+            if not text.endswith(b"\n"):
+                return
+            kind = kinds[b"\r\n"] if text.endswith(b"\r\n") else kinds[b"\n"]
+            if first is None:
+                first = kind
+            elif kind != first:
+                raise SourceError(
+                    path,
+                    f"the file mixes Windows (CRLF) and Unix (LF) line endings (line 1 ends "
+                    f"with {first}, line {number} with {kind}), so it cannot be split into "
+                    "records",
+                    "re-save the file with one kind of line ending (a text editor's 'line "
+                    "endings' setting, or dos2unix)",
+                )
 
 
 def _check_swallowed(path: Path, raw_con: duckdb.DuckDBPyConnection, name: str) -> None:
