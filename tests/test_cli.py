@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,6 +48,12 @@ def test_help(command: list[str]) -> None:
     assert "Usage" in result.stdout
 
 
+def _zipped(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("data.csv", "reported,x\n2025-01-01,1\n")
+    return path
+
+
 def _xlsx(path: Path) -> Path:
     book = Workbook()
     sheet = book.active
@@ -78,6 +85,7 @@ BAD_FILES: dict[str, tuple[Callable[[Path], Path], str]] = {
     ),
     "open quote": (lambda p: (p.write_text('reported,x\n2025-01-01,"abc'), p)[1], "cut off"),
     "xlsx named csv": (_xlsx, "Excel"),
+    "zipped csv": (_zipped, "a ZIP archive holding data.csv"),
     "pdf": (lambda p: (p.write_bytes(b"%PDF-1.4 ..."), p)[1], "PDF"),
     "wrong columns": (
         lambda p: (p.write_text("date,x\n2025-01-01,1\n"), p)[1],

@@ -43,6 +43,10 @@ def read_excel(
 ) -> RawTable:
     require_nonempty(path)
     what = container(path)
+    if what is not None and what.startswith("a ZIP archive"):
+        raise SourceError(
+            path, f"declared as an Excel workbook but the file is {what}", "unzip it first"
+        )
     if what is None or "PDF" in what or "gzip" in what:
         raise SourceError(
             path,

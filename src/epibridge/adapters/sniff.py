@@ -8,6 +8,7 @@ parser traceback into one sentence that names the file and says what to do.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 from epibridge.model.errors import SourceError
@@ -27,8 +28,23 @@ def container(path: Path) -> str | None:
         head = handle.read(8)
     for magic, what in _MAGIC.items():
         if head.startswith(magic):
-            return what
+            return _zip_kind(path) if magic == b"PK\x03\x04" else what
     return None
+
+
+def _zip_kind(path: Path) -> str:
+    """A ZIP container as what it holds: a workbook, or an archive of other files."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return _MAGIC[b"PK\x03\x04"]
+    if any(n.startswith("xl/") for n in names):
+        return "an Excel .xlsx workbook"
+    if "content.xml" in names and "mimetype" in names:
+        return "an OpenDocument spreadsheet (.ods)"
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return f"a ZIP archive holding {shown or 'nothing'}"
 
 
 def require_nonempty(path: Path) -> None:
@@ -48,11 +64,12 @@ def require_text(path: Path, encoding: str, declared: str) -> str:
     """Check the head of the file decodes as ``encoding``; return the decoded head."""
     what = container(path)
     if what is not None:
-        hint = (
-            'set format = "excel" in the profile'
-            if "Excel" in what
-            else "export the data as delimited text"
-        )
+        if "Excel" in what or "(.ods)" in what:
+            hint = 'set format = "excel" in the profile'
+        elif what.startswith("a ZIP archive"):
+            hint = "unzip it and ingest the file inside"
+        else:
+            hint = "export the data as delimited text"
         raise SourceError(path, f"declared as {declared} but the file is {what}", hint)
     with path.open("rb") as handle:
         raw = handle.read(_HEAD)
