@@ -159,6 +159,7 @@ def test_csv_short_and_long_rows_are_quarantined(tmp_path: Path) -> None:
         (b"  \n\n", "empty"),
         (b'{"dataValues": [', "line 1, column"),
         (b'{"dataValues": [}', "not valid JSON"),
+        (b'{"dataValues": [{"a": "abc', "Unterminated string starting at line 1, column 23"),
         (b"[1, 2]", "not a DHIS2 data value set"),
         (b'{"dataSet": "x"}', "not a DHIS2 data value set"),
         (b'{"dataValues": {"a": 1}}', "not a DHIS2 data value set"),

@@ -60,7 +60,7 @@ from typing import Any
 import pyarrow as pa
 
 from epibridge.adapters.base import RawTable, Unreadable, raw_from_arrow, strings_table
-from epibridge.adapters.sniff import read_utf8
+from epibridge.adapters.sniff import invalid_json, read_utf8
 from epibridge.model.errors import SourceError
 
 COLUMNS: tuple[str, ...] = (
@@ -149,11 +149,8 @@ def read_dhis2_json(path: Path, options: Mapping[str, Any]) -> RawTable:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SourceError(
-            path,
-            f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
-            "the file may be truncated or hand-edited; export it again from DHIS2",
-        ) from None
+        hint = "the file may be truncated or hand-edited; export it again from DHIS2"
+        raise invalid_json(path, exc, hint) from None
     except RecursionError:
         raise SourceError(path, "not valid JSON: nested too deeply") from None
     if not isinstance(document, dict) or not isinstance(document.get("dataValues"), list):

@@ -20,7 +20,7 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
-from epibridge.adapters.sniff import read_utf8
+from epibridge.adapters.sniff import invalid_json, read_utf8
 from epibridge.model.errors import SourceError
 
 LOINC = "http://loinc.org"
@@ -47,11 +47,7 @@ def load_json(path: Path) -> dict[str, Json]:
     try:
         document = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
-        raise SourceError(
-            path,
-            f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
-            "the file may be truncated; export it again",
-        ) from None
+        raise invalid_json(path, exc, "the file may be truncated; export it again") from None
     except RecursionError:
         raise SourceError(path, "not valid JSON: nested too deeply") from None
     if not isinstance(document, dict):

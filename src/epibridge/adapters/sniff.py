@@ -8,6 +8,7 @@ parser traceback into one sentence that names the file and says what to do.
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -128,3 +129,12 @@ def read_utf8(path: Path, hint: str) -> str:
         raise SourceError(
             path, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line})", hint
         ) from None
+
+
+def invalid_json(path: Path, exc: json.JSONDecodeError, hint: str) -> SourceError:
+    """The error for a file that is not valid JSON, naming where the parser stopped
+    (Python's messages for some errors end in "at", as in "string starting at")."""
+    what = exc.msg.removesuffix(" at")
+    return SourceError(
+        path, f"not valid JSON: {what} at line {exc.lineno}, column {exc.colno}", hint
+    )
