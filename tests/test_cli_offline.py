@@ -68,6 +68,8 @@ def test_counts_as_of_and_lineage(parties: Parties, tmp_path: Path) -> None:
     counts = ok("hub", "counts", "--out", str(tmp_path / "c.csv"), *p.hub_opt)
     assert "KHM" in counts and "DENGUE" in counts
     assert sid in (tmp_path / "c.csv").read_text()
+    # codes as typed in lower case mean the same country and disease
+    assert "KHM" in ok("hub", "counts", "--country", "khm", "--disease", "dengue", *p.hub_opt)
     before = ok("hub", "counts", "--as-of", "2000-01-01", *p.hub_opt)
     assert "KHM" not in before
     traced = ok("hub", "lineage", sid, *p.hub_opt)

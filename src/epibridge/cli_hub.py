@@ -321,7 +321,7 @@ def counts(
     with HubHome(_hub_home(home)).open_store() as store:
         table = counts_as_of(store.engine, at, Filters(country or (), disease or ()))
     summary = Table(title=f"regional counts as of {at:%Y-%m-%d %H:%M} UTC")
-    columns = ("country", "disease", "periods of", "cells", "cases", "suppressed")
+    columns = ("country", "disease", "by", "cells", "cases", "suppressed")
     for col in (*columns, "submissions", "periods"):
         summary.add_column(col, justify="right" if col in (*columns[3:], "submissions") else "left")
     # Cases: one whole count per area and period (a total where sent, else its strata),

@@ -81,6 +81,12 @@ class Filters:
     period_from: date | None = None
     period_to: date | None = None
 
+    def __post_init__(self) -> None:
+        # Country (ISO3) and regional disease codes are stored upper-case: "khm" and
+        # "dengue" from a command line mean KHM and DENGUE, not nothing.
+        object.__setattr__(self, "countries", tuple(c.upper() for c in self.countries))
+        object.__setattr__(self, "diseases", tuple(d.upper() for d in self.diseases))
+
 
 class Source(Protocol):
     """Where the expressions run."""
