@@ -131,6 +131,20 @@ def test_withheld_cells_keep_their_place_without_a_number() -> None:
     assert not _by(out, "imputed")  # it reported: nothing to impute
     total = _by(out, "total")["KHM"]
     assert total["cases"] == 30 * (len(codes) - 1) and total["areas_withheld"] == 1
+    # the corrected total counts the withheld area at its least (1 case)
+    f = FACTORS[("KHM", "DENGUE")].factor
+    assert total["cases_corrected"] == pytest.approx((30 * (len(codes) - 1) + 1) * f)
+
+
+def test_a_total_of_withheld_areas_is_never_corrected_below_what_is_known() -> None:
+    """Every area withheld (each 1 to k-1 cases): the total knows 0 cases for sure, but
+    at least one per area exists, and its corrected figure and interval say so."""
+    codes, _ = _khm()
+    out = burden(_table([as_of_cell(code, None) for code in codes[:4]]), FACTORS)
+    total = _by(out, "total")["KHM"]
+    assert total["cases"] == 0 and total["areas_withheld"] == 4
+    assert total["cases_corrected"] >= 4
+    assert total["cases_corrected_high"] > total["cases_corrected"]
 
 
 def test_strata_are_summed_when_no_total_was_sent() -> None:

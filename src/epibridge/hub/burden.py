@@ -29,11 +29,13 @@ month, as released) and area of the level the country releases:
 
 Each country also gets a ``total`` row per period (area = the country code, level 0):
 its ``cases`` are the known ones and ``areas_withheld`` says how many areas' counts were
-withheld. Rows whose count was withheld for disclosure control (1 to k-1 cases,
-``withheld``) keep their place on the map without a number. Populations are those the
-countries sent where they did (``denominators``), else the registry's; areas without
-either have counts but no rates. Reporting delay is not corrected here (see nowcasting): the most
-recent periods are provisional.
+withheld; its corrected cases count each withheld area at the least a withheld cell
+holds (1 case), so that the corrected total is never below what is known to exist.
+Rows whose count was withheld for disclosure control (1 to k-1 cases, ``withheld``) keep
+their place on the map without a number. Populations are those the countries sent where
+they did (``denominators``), else the registry's; areas without either have counts but
+no rates. Reporting delay is not corrected here (see nowcasting): the most recent
+periods are provisional.
 """
 
 from __future__ import annotations
@@ -245,6 +247,7 @@ def _group_rows(
     known_cases = 0
     known_adjusted = 0.0
     withheld = 0
+    withheld_adjusted = 0.0  # withheld areas at the least they hold (1), times their scale
     for c in group:
         pop = lookup(c.area, start.year)
         scale = found.scale(c.area) if found is not None else 1.0
@@ -258,6 +261,7 @@ def _group_rows(
                 pool_population += pop.value
         else:
             withheld += 1
+            withheld_adjusted += scale
         out.append(
             _Row(
                 {
@@ -340,10 +344,12 @@ def _group_rows(
                 float(pop.value),
             )
         )
-    # the country's total: the known count scaled up by the reports that did not come
-    # and the imputed areas
+    # the country's total: the known count, plus each withheld area at the least a
+    # withheld cell holds (1 case), scaled up by the reports that did not come and the
+    # imputed areas
     total_population = pool_population + missing_population
-    scale = (known_adjusted + imputed_cases) / known_cases if known_cases else 1.0
+    least = known_cases + withheld
+    scale = (known_adjusted + withheld_adjusted + imputed_cases) / least if least else 1.0
     out.append(
         _Row(
             {
@@ -356,7 +362,7 @@ def _group_rows(
                 "population": total_population if total_population else None,
                 "population_year": start.year if total_population else None,
             },
-            float(known_cases),
+            float(least),
             scale,
             factor,
             sigma,
