@@ -33,6 +33,10 @@ def test_export_import_receipt(parties: Parties) -> None:
     assert f"submission {sid}: acknowledged" in ok("node", "receipt", str(receipt), *p.node_opt)
     status = ok("node", "status", *p.node_opt)
     assert "acknowledged" in status and "receipt is kept" in status
+    # a mistyped home is said so, and not made into an empty node
+    typo = p.tmp / "nodee"
+    wrong = run("node", "status", "--home", str(typo))
+    assert wrong.returncode == 2 and "no node here" in wrong.stderr and not typo.exists()
 
 
 def test_a_damaged_file_is_refused_with_its_reason(parties: Parties) -> None:

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from epibridge.cli_node import HomeOption, _home
+from epibridge.model.errors import EpibridgeError
 
 node_app = typer.Typer(
     help="Send sealed submissions to the hub: join, seal, push, status, export.",
@@ -149,6 +150,13 @@ def _status_table(console: Console, where: Path) -> None:
     from epibridge.node.state import NodeState
     from epibridge.protect import state_path
 
+    if not state_path(where).exists() and not (where / "store.json").exists():
+        # A read must not make a node: a mistyped --home would get an empty one.
+        raise EpibridgeError(
+            f"{where}: no node here (neither its state nor its keys)\n"
+            "  what to do: give the node's folder with --home (or EPIBRIDGE_HOME); "
+            "'epibridge keys init' starts a new node"
+        )
     with NodeState(state_path(where)) as state:
         items = Outbox(state).status()
     table = Table(title="outbox", box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
