@@ -91,3 +91,15 @@ def test_every_environment_variable_read_is_documented() -> None:
     docs = "\n".join(p.read_text(encoding="utf-8") for p in DOCS.rglob("*.md"))
     missing = sorted(n for n in read if f"`{n}`" not in docs and f"`${n}`" not in docs)
     assert not missing, f"environment variables read but not documented in docs/: {missing}"
+
+
+def test_the_complete_profile_example_is_the_shipped_profile() -> None:
+    import tomllib
+
+    from epibridge.profiles import shipped
+
+    text = (DOCS / "profiles.md").read_text(encoding="utf-8")
+    block = text.split("## A complete example", 1)[1].split("```toml", 1)[1].split("```", 1)[0]
+    documented = tomllib.loads(block)
+    actual = tomllib.loads(shipped()[documented["profile"]["name"]].read_text(encoding="utf-8"))
+    assert documented == actual

@@ -289,6 +289,7 @@ def _write_table(table: pa.Table, out: Path) -> None:
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
+    out.parent.mkdir(parents=True, exist_ok=True)  # as ingest's --out: folders are made
     if out.suffix == ".parquet":
         pq.write_table(table, out)
     else:
