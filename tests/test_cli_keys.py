@@ -324,3 +324,23 @@ def test_status_words_over_time() -> None:
         "gone": "revoked",
         "e": "expired",
     }
+
+
+def test_a_node_with_keys_only_has_an_empty_outbox_and_no_keys_is_said_first(
+    tmp_path: Path,
+) -> None:
+    from epibridge.cli import app
+
+    env = {"COLUMNS": "200", "EPIBRIDGE_KEY_PASSPHRASE": PASSPHRASE}
+    home = tmp_path / "node"
+    assert invoke(home, "init", "--country", "KHM").exit_code == 0
+    status = CliRunner().invoke(app, ["node", "status", "--home", str(home)], env=env)
+    assert status.exit_code == 0, status.output
+    # no key store: said before any passphrase is asked for (nothing typed, none set)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    seal = ["node", "seal", str(tmp_path), "--home", str(empty)]
+    refused = CliRunner().invoke(app, seal, env={"EPIBRIDGE_KEY_PASSPHRASE": ""}, input="")
+    assert isinstance(refused.exception, KeyStoreError)
+    assert "no key store here" in str(refused.exception)
+    assert "passphrase" not in refused.output.lower()

@@ -87,17 +87,16 @@ def seal(
     home: HomeOption = None,
 ) -> None:
     """Sign and encrypt a protected release for the hub and queue it in the outbox."""
-    from epibridge.cli_keys import _passphrase
+    from epibridge.cli_keys import open_key_store
     from epibridge.node import hub_link
     from epibridge.node.outbox import Outbox
     from epibridge.node.state import NodeState
     from epibridge.node.submit import seal_release
     from epibridge.protect import state_path
-    from epibridge.transport.keystore import KeyStore
 
     where = _home(home)
     now = _now()
-    keys = KeyStore.open(where, _passphrase(confirm=False))
+    keys = open_key_store(where)
     current = hub_link.trust(where, now)
     with NodeState(state_path(where)) as state:
         done = seal_release(
@@ -149,8 +148,9 @@ def _status_table(console: Console, where: Path) -> None:
     from epibridge.node.outbox import Outbox
     from epibridge.node.state import NodeState
     from epibridge.protect import state_path
+    from epibridge.transport.keystore import KeyStore
 
-    if not state_path(where).exists() and not (where / "store.json").exists():
+    if not state_path(where).exists() and not KeyStore.exists(where):
         # A read must not make a node: a mistyped --home would get an empty one.
         raise EpibridgeError(
             f"{where}: no node here (neither its state nor its keys)\n"

@@ -25,7 +25,13 @@ from rich.table import Table
 from epibridge.cli_node import HomeOption, _home
 from epibridge.model.errors import EpibridgeError
 from epibridge.transport.keys import DEFAULT_VALIDITY, Use, format_time
-from epibridge.transport.keystore import MIN_PASSPHRASE, KeyInfo, KeyStore, KeyStoreInfo
+from epibridge.transport.keystore import (
+    MIN_PASSPHRASE,
+    KeyInfo,
+    KeyStore,
+    KeyStoreError,
+    KeyStoreInfo,
+)
 
 PASSPHRASE_ENV = "EPIBRIDGE_KEY_PASSPHRASE"
 # The command line's choices; a test checks they equal ``trust.REVOCATION_REASONS``.
@@ -70,6 +76,14 @@ def _passphrase(confirm: bool) -> str:
             f"  what to do: set {PASSPHRASE_ENV}, or run the command in a terminal to type it"
         ) from None
     return value
+
+
+def open_key_store(home: Path) -> KeyStore:
+    """The key store in ``home``, asking for its passphrase only once it is known to be
+    there (a wrong folder is said before anything is typed)."""
+    if not KeyStore.exists(home):
+        raise KeyStoreError(f"{home / 'keys'}: no key store here; create one with 'keys init'")
+    return KeyStore.open(home, _passphrase(confirm=False))
 
 
 def key_status(key: KeyInfo, current: set[str], now: datetime) -> Status:
@@ -176,7 +190,7 @@ def rotate(
     home: HomeOption = None,
 ) -> None:
     """Add a new signing or encryption key; older keys stay valid until they expire."""
-    store = KeyStore.open(_home(home), _passphrase(confirm=False))
+    store = open_key_store(_home(home))
     now = datetime.now(UTC)
     cert = store.rotate(use, now)
     console = _console()
@@ -197,7 +211,7 @@ def revoke(
     home: HomeOption = None,
 ) -> None:
     """Revoke a key from now on; send the updated revocations to the hub."""
-    store = KeyStore.open(_home(home), _passphrase(confirm=False))
+    store = open_key_store(_home(home))
     now = datetime.now(UTC)
     done = store.revoke(kid, reason, now)
     console = _console()
@@ -211,7 +225,7 @@ def revoke(
 @keys_app.command("show")
 def show(home: HomeOption = None) -> None:
     """List the keys: kid, use, validity and status (current, valid, expired, revoked)."""
-    store = KeyStore.open(_home(home), _passphrase(confirm=False))
+    store = open_key_store(_home(home))
     _print_store(_console(), store, datetime.now(UTC))
 
 

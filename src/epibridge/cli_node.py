@@ -78,11 +78,10 @@ def sign(
         sign_agreement,
         signatures_path,
     )
-    from epibridge.cli_keys import _passphrase
-    from epibridge.transport.keystore import KeyStore
+    from epibridge.cli_keys import open_key_store
 
     agreement = load_agreement(file)
-    store = KeyStore.open(_home(home), _passphrase(confirm=False))
+    store = open_key_store(_home(home))
     now = datetime.now(UTC)
     where = signatures_path(file)
     existing = load_signatures(where) if where.exists() else None

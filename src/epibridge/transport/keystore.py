@@ -178,6 +178,11 @@ class KeyStore:
         store.rotate("enc", now)
         return store
 
+    @staticmethod
+    def exists(home: Path) -> bool:
+        """Whether ``home`` holds a key store (without opening it: no passphrase needed)."""
+        return (home / "keys" / _STORE).exists()
+
     @classmethod
     def open(cls, home: Path, passphrase: str) -> KeyStore:
         """Open an existing store; refuses a wrong passphrase or files others can read."""
