@@ -54,7 +54,7 @@ def test_bad_input_names_the_record_and_field(tmp_path: Path) -> None:
     bad.write_text("series,t,observed\nA,1,3\nA,2,-1\n")
     done = run("detect", str(bad), "--method", "ears-c1")
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "record 3, field observed" in done.stderr
+    assert "line 3 (record 2), field observed" in done.stderr
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("region,week,cases\nA,1,3\n")
     done = run("detect", str(wrong), "--method", "ears-c1")

@@ -51,6 +51,11 @@ def _console() -> Console:
     return Console(highlight=False)
 
 
+def _number(value: object, form: str) -> str:
+    """A figure of an alert's detail, rounded for reading (as stored when not a number)."""
+    return format(value, form) if isinstance(value, int | float) else str(value)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -161,8 +166,10 @@ def show(
     console.print(
         f"{alert.alert_id}: {alert.status}, owner {alert.owner or 'nobody'}; "
         f"{alert.kind}, {len(alert.detail['signals'])} signals "
-        f"({', '.join(alert.detail['methods'])}); smallest p {alert.detail['min_p_value']}; "
-        f"observed {alert.detail['observed']}, expected {alert.detail['expected']}"
+        f"({', '.join(alert.detail['methods'])}); smallest p "
+        f"{_number(alert.detail['min_p_value'], '.3g')}; observed "
+        f"{_number(alert.detail['observed'], ',.0f')}, expected "
+        f"{_number(alert.detail['expected'], ',.1f')}"
         + ("; early warning" if alert.early_warning else ""),
         soft_wrap=True,
     )

@@ -459,6 +459,11 @@ def scorecards(
         console.print(f"wrote {escape(str(out))} and {escape(str(summary))}")
 
 
+def _weeks(n: float) -> str:
+    shown = f"{n:,.0f}"
+    return f"{shown} week" if shown == "1" else f"{shown} weeks"
+
+
 @hub_app.command("scan")
 def scan(
     disease: Annotated[str, typer.Option("--disease", help="The regional disease code.")],
@@ -512,7 +517,7 @@ def scan(
             f"{c.expected:.1f}",
             f"{c.relative_risk:.2f}",
             f"{c.p_value:.3f}",
-            f"{c.recurrence_interval:,.0f} weeks",
+            _weeks(c.recurrence_interval),
         )
     console = _console()
     console.print(table)

@@ -11,7 +11,8 @@ optionally ``population``:
   number of weeks from the first one.
 
 ``observed`` is a whole number >= 0, or empty for a missing count. Every problem names
-the file, the record (line) and the field, and says what to do.
+the file, the line and record (record 1 is the first line after the header) and the
+field, and says what to do.
 
 Output: the time column, ``series``, ``observed``, ``expected``, ``upperbound``,
 ``alarm`` (0/1) and ``pvalue``, one row per series and monitored time point; an empty
@@ -49,7 +50,9 @@ class Series:
 
 
 def _problem(path: Path, line: int, field: str, message: str, hint: str) -> SourceError:
-    return SourceError(path, f"record {line}, field {field}: {message}", hint)
+    # Records are numbered as ingest numbers them (record 1 is the first line after the
+    # header); the line is given too, for an editor.
+    return SourceError(path, f"line {line} (record {line - 1}), field {field}: {message}", hint)
 
 
 def _count(path: Path, line: int, field: str, text: str) -> float:

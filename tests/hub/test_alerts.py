@@ -5,6 +5,7 @@ PostgreSQL (the ``hub`` fixture's ``url``)."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -507,6 +508,8 @@ def test_hub_alerts_on_the_command_line(hub: Hub, tmp_path: Path, url: str) -> N
     assert run("status", first, "verified", "--note", "lab confirmed").exit_code == 0
     shown = run("show", first)
     assert "province asked for line lists" in shown.stdout and "KHM by node" in shown.stdout
+    # figures rounded for reading: "expected 12.3", not "expected 12.345678901234"
+    assert re.search(r"expected [\d,]+\.\d(;|\s|$)", shown.stdout), shown.stdout
     assert "verified" in run("list", "--status", "verified").stdout
     # a status that does not exist is refused with the ones that do; none held is said so
     wrong = run("list", "--status", "open")
