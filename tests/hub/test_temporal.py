@@ -137,13 +137,16 @@ def test_strata_add_up_where_no_total_was_sent() -> None:
 def test_what_cannot_be_monitored_is_said() -> None:
     monthly = {"period_type": "month", "period": "2026-01", "country": "LAO", "area": "LA-01"}
     short = _steady("KH-2", range(12, 20))  # 4 weeks of history before the last 4
-    rows = _steady("KH-1", range(20)) + short + [{**as_of_cell("LA-01", 40), **monthly}]
+    ended = _steady("KH-3", range(10))  # nothing in the monitored weeks
+    rows = _steady("KH-1", range(20)) + short + ended + [{**as_of_cell("LA-01", 40), **monthly}]
     found = regional_detect(_table(rows), "DENGUE", method="ears-c1", weeks=4)
     assert found.series == 1 and found.note is None
     reasons = {s.area: s.reason for s in found.skipped}
     assert reasons["KH-2"] == (
         "ears-c1 needs 7 weeks of counts before 2026-04-27; the series starts 2026-03-30"
     )
+    assert reasons["KH-3"] == "no counts in the monitored weeks (the last is 2026-03-09)"
+    assert "KH-3" not in {r["area"] for r in found.points.to_pylist()}
     assert reasons["LA-01"] == "only month counts (weekly detection)"
     only_monthly = regional_detect(_table([{**as_of_cell("LA-01", 40), **monthly}]), "DENGUE")
     assert only_monthly.points.num_rows == 0 and only_monthly.series == 0

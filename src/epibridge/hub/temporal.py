@@ -342,7 +342,13 @@ def detection_input(
     run: list[Series] = []
     for key in sorted(counts):
         first = (min(counts[key]) - first_week).days // 7
-        if detector.enough_history(first, start, days):
+        last = max(counts[key])
+        if last < week_starts[start]:
+            # nothing held in the monitored weeks: a detector has nothing to judge
+            skipped.append(
+                SkippedSeries(*key, f"no counts in the monitored weeks (the last is {last})")
+            )
+        elif detector.enough_history(first, start, days):
             run.append(key)
         else:
             skipped.append(
