@@ -300,9 +300,13 @@ def alerts(
         finally:
             transport.close()
     table = Table(title="alerts", box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
-    for col in ("alert", "status", "weeks", "countries", "acknowledged"):
-        table.add_column(col, no_wrap=col != "countries")
     kept = list_alerts(where)
+    # The id is what --ack takes: never cut; the other columns wrap instead.
+    table.add_column(
+        "alert", no_wrap=True, min_width=max((len(a.alert_id) for a in kept), default=5)
+    )
+    for col in ("status", "weeks", "countries", "acknowledged"):
+        table.add_column(col)
     for a in kept:
         table.add_row(
             a.alert_id,

@@ -122,5 +122,8 @@ def test_node_alerts_lists_what_the_node_keeps(hub: Hub, tmp_path: Path) -> None
     shown = runner.invoke(app, ["node", "alerts", "--no-fetch", *home], env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output
     assert alert.alert_id in shown.stdout and "KHM, LAO" in shown.stdout
+    narrow = runner.invoke(app, ["node", "alerts", "--no-fetch", *home], env={"COLUMNS": "60"})
+    table = narrow.stdout.split("\n  ", 1)[0]  # the table, before the one-line summaries
+    assert alert.alert_id in table  # the id --ack takes is never cut
     unnamed = runner.invoke(app, ["node", "alerts", "--ack", alert.alert_id, *home])
     assert unnamed.exit_code == 2 and "--by" in unnamed.output
