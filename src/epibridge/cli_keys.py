@@ -29,7 +29,6 @@ from epibridge.transport.keystore import (
     MIN_PASSPHRASE,
     KeyInfo,
     KeyStore,
-    KeyStoreError,
     KeyStoreInfo,
 )
 
@@ -81,8 +80,7 @@ def _passphrase(confirm: bool) -> str:
 def open_key_store(home: Path) -> KeyStore:
     """The key store in ``home``, asking for its passphrase only once it is known to be
     there (a wrong folder is said before anything is typed)."""
-    if not KeyStore.exists(home):
-        raise KeyStoreError(f"{home / 'keys'}: no key store here; create one with 'keys init'")
+    KeyStore.require(home)
     return KeyStore.open(home, _passphrase(confirm=False))
 
 

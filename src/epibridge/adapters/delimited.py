@@ -196,13 +196,12 @@ def _check_line_endings(path: Path) -> None:
     """Name a file that mixes Windows (CRLF) and Unix (LF) line endings, which the reader
     cannot split into records (it only reports an invalid parser state). Runs only after
     the reader failed, so a good file is never read twice."""
-    kinds = {b"\r\n": "CRLF", b"\n": "LF"}
     first: str | None = None
     with path.open("rb") as handle:
         for number, text in enumerate(handle, start=1):  # binary lines end at LF
             if not text.endswith(b"\n"):
                 return
-            kind = kinds[b"\r\n"] if text.endswith(b"\r\n") else kinds[b"\n"]
+            kind = "CRLF" if text.endswith(b"\r\n") else "LF"
             if first is None:
                 first = kind
             elif kind != first:
@@ -226,7 +225,7 @@ def _check_swallowed(path: Path, raw_con: duckdb.DuckDBPyConnection, name: str) 
     found = raw_con.execute(
         f"SELECT line, csv_line FROM {name}_rejects "
         "WHERE error_message LIKE '%unterminated quote%' "
-        "AND contains(rtrim(csv_line, chr(13) || chr(10)), chr(10)) ORDER BY line LIMIT 1"
+        "AND contains(trim(csv_line, chr(13) || chr(10)), chr(10)) ORDER BY line LIMIT 1"
     ).fetchall()
     if not found:
         return

@@ -39,18 +39,16 @@ class SeenCells:
         the ones held back. ``records`` (long formats): the accepted values the cells were
         summed from, so that every record of a cell held back is quarantined."""
         keys = [k for k in self.keys if k in cells.columns]
-        empty = QUARANTINE.empty_table()
         if self.seen is None:
-            kept, quarantine = cells, empty
+            kept, quarantine = cells, QUARANTINE.empty_table()
         else:
             seen = ibis.memtable(self.seen)
             kept = cells.anti_join(seen, [cells[k].identical_to(seen[k]) for k in keys])
             held = cells.inner_join(seen, [cells[k].identical_to(seen[k]) for k in keys])
             held = held.select(*[held[k] for k in keys], held[_FIRST_FILE], held[_FIRST_RECORD])
-            if records is None:
-                again = cells.inner_join(held, [cells[k].identical_to(held[k]) for k in keys])
-            else:
-                again = records.inner_join(held, [records[k].identical_to(held[k]) for k in keys])
+            # the records of the cells held back (a long format's cell sums several)
+            source = cells if records is None else records
+            again = source.inner_join(held, [source[k].identical_to(held[k]) for k in keys])
             label = ibis.literal("|").join([again[k].cast("string").fill_null("") for k in keys])
             quarantine = to_arrow(
                 again.select(

@@ -183,13 +183,18 @@ class KeyStore:
         """Whether ``home`` holds a key store (without opening it: no passphrase needed)."""
         return (home / "keys" / _STORE).exists()
 
+    @staticmethod
+    def require(home: Path) -> None:
+        """Raise the error :meth:`open` gives when ``home`` holds no key store."""
+        if not KeyStore.exists(home):
+            raise KeyStoreError(f"{home / 'keys'}: no key store here; create one with 'keys init'")
+
     @classmethod
     def open(cls, home: Path, passphrase: str) -> KeyStore:
         """Open an existing store; refuses a wrong passphrase or files others can read."""
+        KeyStore.require(home)
         folder = home / "keys"
         path = folder / _STORE
-        if not path.exists():
-            raise KeyStoreError(f"{folder}: no key store here; create one with 'keys init'")
         for item in [folder, *folder.iterdir()]:
             mode = stat.S_IMODE(item.stat().st_mode)
             if mode & 0o077:
